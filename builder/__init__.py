@@ -1,0 +1,1 @@
+"""The REFED pipeline: seed loading and the stages that turn references into records."""

@@ -1,0 +1,149 @@
+"""One reference's way through every stage, as the async batched function of a `Dataset.map`.
+
+A reference's feedback, its instructions, their responses and their improvements are chained
+per item, not per stage: a response's improvement starts the moment that response arrives. As
+`datasets` runs the batches of an async map concurrently, calls of every stage and of many
+references are in flight together, and the run's limiter alone decides how many: the teacher is
+kept at its limit instead of waiting on the slowest call of each stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import datasets
+
+from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.schemas import FEATURES, Improvement
+from refed_hf.teacher import Failed, Teacher
+
+from . import stages
+from .plan import split_quota
+from .stages import Reference, ReferenceLevelFeedback
+
+FLOW_FEATURES = datasets.Features(
+    {
+        **FEEDBACK_FEATURES,
+        "feedback_ok": datasets.Value("bool"),
+        "records": datasets.List(dict(RECORD_FEATURES)),
+    }
+)
+
+
+class StageTally:
+    """Items into and out of each stage (a stage's failures by reason are in the teacher's ledger)."""
+
+    def __init__(self) -> None:
+        self.items_in: Counter[str] = Counter()
+        self.items_out: Counter[str] = Counter()
+
+    def enter(self, stage: str, n: int = 1) -> None:
+        self.items_in[stage] += n
+
+    def leave(self, stage: str, n: int = 1) -> None:
+        self.items_out[stage] += n
+
+
+class ReferenceFlow:
+    """`Dataset.map(flow.run, batched=True)` over rows (reference_id, instruction, response, quota).
+
+    `run` is a bound coroutine function, not `__call__`: datasets recognises async functions with
+    `inspect.iscoroutinefunction`, which is false for a callable object.
+    """
+
+    def __init__(self, teacher: Teacher, tally: StageTally) -> None:
+        self.teacher = teacher
+        self.tally = tally
+        self.records_made = 0
+        self.count_feedback = True
+
+    async def run(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        refs = [
+            Reference(rid, instruction, response)
+            for rid, instruction, response in zip(batch["reference_id"], batch["instruction"], batch["response"])
+        ]
+        results = await asyncio.gather(*(self._reference(ref, quota) for ref, quota in zip(refs, batch["quota"])))
+        columns: dict[str, list[Any]] = {name: [] for name in FLOW_FEATURES}
+        for ref, (rlf, records) in zip(refs, results):
+            columns["reference_id"].append(ref.reference_id)
+            columns["instruction"].append(ref.instruction)
+            columns["response"].append(ref.response)
+            columns["subject_areas"].append(rlf.features.subject_areas if rlf else [])
+            columns["relevant_skills"].append(rlf.features.relevant_skills if rlf else [])
+            columns["response_feedback"].append(
+                rlf.feedback.model_dump() if rlf else {"strengths": [], "improvements": []}
+            )
+            columns["feedback_ok"].append(rlf is not None)
+            columns["records"].append(records)
+        return columns
+
+    async def _reference(self, ref: Reference, quota: int) -> tuple[ReferenceLevelFeedback | None, list[dict[str, Any]]]:
+        if self.count_feedback:
+            self.tally.enter(stages.FEEDBACK)
+        rlf = await stages.reference_feedback(self.teacher, ref)
+        if isinstance(rlf, Failed):
+            return None, []
+        if self.count_feedback:
+            self.tally.leave(stages.FEEDBACK)
+        if quota <= 0:
+            return rlf, []
+        wanted = split_quota(quota)
+        per_feature = await asyncio.gather(
+            *(self._feature(ref, rlf, feature, wanted[feature]) for feature in FEATURES if wanted[feature] > 0)
+        )
+        records = [record for chunk in per_feature for record in chunk]
+        self.records_made += len(records)
+        return rlf, records
+
+    async def _feature(
+        self, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, wanted: int
+    ) -> list[dict[str, Any]]:
+        self.tally.enter(stages.INSTRUCTIONS)
+        instructions = await stages.new_instructions(self.teacher, ref, rlf, feature)
+        if isinstance(instructions, Failed):
+            return []
+        chosen = instructions[:wanted]
+        self.tally.leave(stages.INSTRUCTIONS, len(chosen))
+        made = await asyncio.gather(
+            *(self._record(ref, rlf, feature, index, text) for index, text in enumerate(chosen))
+        )
+        return [record for record in made if record is not None]
+
+    async def _record(
+        self, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, index: int, instruction: str
+    ) -> dict[str, Any] | None:
+        identity = f"{ref.reference_id}/{feature}/{index}"
+        self.tally.enter(stages.RESPONSES)
+        response = await stages.respond(self.teacher, ref, identity, instruction)
+        if isinstance(response, Failed):
+            return None
+        self.tally.leave(stages.RESPONSES)
+        self.tally.enter(stages.IMPROVEMENTS)
+        improvement = await stages.improve(self.teacher, rlf, identity, instruction, response)
+        if isinstance(improvement, Failed):
+            return None
+        self.tally.leave(stages.IMPROVEMENTS)
+        return _record(instruction, response, improvement, ref.reference_id, feature, self.teacher.model)
+
+
+def _record(
+    instruction: str, response: str, improvement: Improvement, reference_id: str, feature: str, model: str
+) -> dict[str, Any]:
+    return {
+        "instruction": instruction,
+        "response": response,
+        "analysis": improvement.analysis.model_dump(),
+        "implementation_strategy": improvement.implementation_strategy.model_dump(),
+        "improved_response": improvement.improved_response,
+        "reference_id": reference_id,
+        "feature": feature,
+        "teacher_model": model,
+    }
+
+
+def explode_records(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Batched map: the records nested in each reference's row, one row each."""
+    records = [record for nested in batch["records"] for record in nested]
+    return {name: [record[name] for record in records] for name in RECORD_FEATURES}

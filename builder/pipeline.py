@@ -1,0 +1,102 @@
+"""The REFED method, top to bottom: seed → feedback → instructions → responses → improvements.
+
+`synthesize` returns the two tables of a release as typed `datasets.Dataset`s whose rows live in
+Arrow files under `workdir`, never in Python lists, so memory does not grow with `--size`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+
+from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.teacher import Teacher
+
+from .flow import FLOW_FEATURES, ReferenceFlow, StageTally, explode_records
+from .plan import quotas, reference_order
+
+
+@dataclass
+class Synthesis:
+    records: datasets.Dataset
+    feedback: datasets.Dataset
+    tally: StageTally
+    references_used: int
+    rounds: int
+    wanted: int
+
+    @property
+    def shortfall(self) -> int:
+        return self.wanted - len(self.records)
+
+
+def _with_quotas(refs: datasets.Dataset, planned: list[int]) -> datasets.Dataset:
+    quota = planned + [0] * (len(refs) - len(planned))
+    return refs.add_column("quota", quota, feature=datasets.Value("int64"))
+
+
+def _run_round(refs: datasets.Dataset, flow: ReferenceFlow, workdir: Path, round_no: int) -> datasets.Dataset:
+    return refs.map(
+        flow.run,
+        batched=True,
+        batch_size=1,
+        features=FLOW_FEATURES,
+        remove_columns=["quota"],
+        cache_file_name=str(workdir / f"round-{round_no}.arrow"),
+        load_from_cache_file=False,
+        new_fingerprint=f"refed-round-{round_no}",
+        desc=f"References (round {round_no + 1})",
+    )
+
+
+def synthesize(seed: datasets.Dataset, teacher: Teacher, size: int, random_seed: int, workdir: Path) -> Synthesis:
+    """Exactly `size` records (fewer only when the seed runs out), and every reference's feedback."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
+    tally = StageTally()
+    flow = ReferenceFlow(teacher, tally)
+
+    # Round 1: every reference gets its feedback; the first ones in the drawn order also give records.
+    planned = quotas(size, len(ordered))
+    rounds = [_run_round(_with_quotas(ordered, planned), flow, workdir, 0)]
+    used = len(planned)
+
+    # Failed items leave a shortfall: draw further references (with feedback) until it is made up.
+    feedback_ok = list(rounds[0]["feedback_ok"])
+    spare = [i for i in range(used, len(ordered)) if feedback_ok[i]]
+    flow.count_feedback = False  # their feedback is counted once, in round 1, and comes from the cache
+    while flow.records_made < size and spare:
+        planned = quotas(size - flow.records_made, len(spare))
+        picked, spare = spare[: len(planned)], spare[len(planned) :]
+        rounds.append(_run_round(_with_quotas(ordered.select(picked), planned), flow, workdir, len(rounds)))
+        used += len(planned)
+
+    records = datasets.concatenate_datasets(
+        [
+            flowed.map(
+                explode_records,
+                batched=True,
+                remove_columns=flowed.column_names,
+                features=RECORD_FEATURES,
+                cache_file_name=str(workdir / f"records-{i}.arrow"),
+                load_from_cache_file=False,
+                new_fingerprint=f"refed-records-{i}",
+                desc="Collecting records",
+            )
+            for i, flowed in enumerate(rounds)
+        ]
+    )
+    feedback = (
+        rounds[0]
+        .filter(
+            lambda ok: ok,
+            input_columns="feedback_ok",
+            cache_file_name=str(workdir / "feedback-kept.arrow"),
+            load_from_cache_file=False,
+            new_fingerprint="refed-feedback-kept",
+        )
+        .select_columns(list(FEEDBACK_FEATURES))
+    )
+    return Synthesis(records, feedback, tally, used, len(rounds), size)

@@ -1,0 +1,117 @@
+"""The stages of the method, each a prompt builder and a parser around `Teacher.ask`.
+
+Stage functions take plain values and return plain values or a `Failed`; they know nothing of
+datasets or the command line. `builder.flow` chains them per reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from refed_hf import prompts
+from refed_hf.schemas import (
+    GeneratedInstructions,
+    GeneratedResponse,
+    Improvement,
+    ReferenceFeatures,
+    ResponseFeedback,
+)
+from refed_hf.teacher import Failed, Teacher
+
+from .plan import INSTRUCTIONS_PER_FEATURE
+
+FEEDBACK = "feedback"
+INSTRUCTIONS = "instructions"
+RESPONSES = "responses"
+IMPROVEMENTS = "improvements"
+STAGES = (FEEDBACK, INSTRUCTIONS, RESPONSES, IMPROVEMENTS)
+
+
+@dataclass(frozen=True)
+class Reference:
+    reference_id: str
+    instruction: str
+    response: str
+
+
+@dataclass(frozen=True)
+class ReferenceLevelFeedback:
+    features: ReferenceFeatures
+    feedback: ResponseFeedback
+
+
+async def reference_feedback(teacher: Teacher, ref: Reference) -> ReferenceLevelFeedback | Failed:
+    """Subject areas and skills of the instruction, and feedback on the response: two calls at once."""
+    features, feedback = await asyncio.gather(
+        teacher.ask(
+            FEEDBACK,
+            f"{ref.reference_id}/features",
+            prompts.features_messages(ref.instruction, ref.response),
+            ReferenceFeatures,
+        ),
+        teacher.ask(
+            FEEDBACK,
+            f"{ref.reference_id}/response-feedback",
+            prompts.feedback_messages(ref.instruction, ref.response),
+            ResponseFeedback,
+        ),
+    )
+    if isinstance(features, Failed):
+        return features
+    if isinstance(feedback, Failed):
+        return feedback
+    return ReferenceLevelFeedback(features.value, feedback.value)
+
+
+async def new_instructions(
+    teacher: Teacher, ref: Reference, rlf: ReferenceLevelFeedback, feature: str
+) -> list[str] | Failed:
+    """Ten new instructions in the spirit of one feature (subject or skill) of the reference.
+
+    Always ten are asked for, whatever the quota, so the request (and its cache key) does not
+    depend on `--size`.
+    """
+    answer = await teacher.ask(
+        INSTRUCTIONS,
+        f"{ref.reference_id}/{feature}/instructions",
+        prompts.instructions_messages(
+            ref.instruction,
+            feature,
+            rlf.features.subject_areas,
+            rlf.features.relevant_skills,
+            INSTRUCTIONS_PER_FEATURE,
+        ),
+        GeneratedInstructions,
+    )
+    if isinstance(answer, Failed):
+        return answer
+    unique = list(dict.fromkeys(text.strip() for text in answer.value.instructions))
+    return unique[:INSTRUCTIONS_PER_FEATURE]
+
+
+async def respond(teacher: Teacher, ref: Reference, identity: str, instruction: str) -> str | Failed:
+    """A response to a new instruction, with the reference pair shown as an example."""
+    answer = await teacher.ask(
+        RESPONSES,
+        f"{identity}/response",
+        prompts.response_messages(ref.instruction, ref.response, instruction),
+        GeneratedResponse,
+    )
+    return answer if isinstance(answer, Failed) else answer.value.response
+
+
+async def improve(
+    teacher: Teacher, rlf: ReferenceLevelFeedback, identity: str, instruction: str, response: str
+) -> Improvement | Failed:
+    """The response improved with the parts of the reference's feedback that apply to it."""
+    answer = await teacher.ask(
+        IMPROVEMENTS,
+        f"{identity}/improvement",
+        prompts.improvement_messages(
+            instruction, response, rlf.feedback.strengths, rlf.feedback.improvements
+        ),
+        Improvement,
+    )
+    return answer if isinstance(answer, Failed) else answer.value
+

@@ -1,0 +1,64 @@
+"""Building the `openai` client for the chosen endpoint, and checking it before anything is paid."""
+
+from __future__ import annotations
+
+import asyncio
+
+import openai
+
+from .errors import CredentialError, EndpointError
+from .settings import azure_credentials, openai_credentials
+from .teacher import ClientFactory
+
+
+def client_factory(azure: bool, base_url: str | None, timeout: float) -> ClientFactory:
+    """A factory of async clients (one per event loop) for OpenAI, Azure OpenAI or a compatible server.
+
+    Retries are the teacher's job (with tenacity), so the SDK's own are off.
+    """
+    if azure:
+        azure_creds = azure_credentials()
+        return lambda: openai.AsyncAzureOpenAI(
+            api_key=azure_creds.api_key,
+            azure_endpoint=azure_creds.endpoint,
+            api_version=azure_creds.api_version,
+            max_retries=0,
+            timeout=timeout,
+        )
+    creds = openai_credentials(base_url)
+    return lambda: openai.AsyncOpenAI(
+        api_key=creds.api_key, base_url=creds.base_url, max_retries=0, timeout=timeout
+    )
+
+
+def endpoint_name(azure: bool, base_url: str | None) -> str:
+    if azure:
+        return azure_credentials().endpoint
+    return openai_credentials(base_url).base_url
+
+
+def preflight(factory: ClientFactory, where: str) -> None:
+    """Fail fast, before any paid call, when the endpoint is unreachable or rejects the key.
+
+    Listing models costs nothing; an endpoint that does not offer the listing (404) is let through.
+    """
+
+    async def probe() -> None:
+        client = factory()
+        try:
+            await client.with_options(timeout=15.0).models.list()
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(probe())
+    except openai.AuthenticationError:
+        raise CredentialError(f"the teacher endpoint {where} rejected the API key: check OPENAI_API_KEY (or the Azure key)") from None
+    except openai.NotFoundError:
+        return
+    except openai.APIConnectionError as exc:
+        raise EndpointError(f"cannot reach the teacher endpoint {where} ({exc.__class__.__name__}): check --base-url and that the server is up") from None
+    except openai.APIStatusError as exc:
+        if exc.status_code >= 500 or exc.status_code == 429:
+            return  # reachable; the run's retries deal with a busy or flaky server
+        raise EndpointError(f"the teacher endpoint {where} answered HTTP {exc.status_code} to a model listing: check --base-url") from None

@@ -1,0 +1,133 @@
+"""How many teacher calls may be in flight, and how fast they may start.
+
+One limiter serves the whole run, so every stage draws from the same budget (`--concurrency`).
+It adapts like TCP congestion control: it starts below the ceiling and doubles while calls succeed
+(slow start); a 429 drops the window to what the server evidently accepts, and it then probes
+upwards one call at a time. Optional provider-style limits (`--max-rpm`, `--max-tpm`) pace call
+starts with token buckets.
+
+asyncio primitives belong to the event loop that first used them, and `datasets` runs each
+`Dataset.map` in a loop of its own, so the waiting machinery is rebuilt whenever the loop changes;
+the learned window carries over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class TokenBucket:
+    """Allows `per_minute` units a minute, with a burst of one second's worth."""
+
+    def __init__(self, per_minute: float) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate)
+        self.level = self.capacity
+        self.stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def delay_for(self, units: float) -> float:
+        """Seconds to wait before `units` may be taken (0 when available now)."""
+        self._refill()
+        need = min(units, self.capacity) - self.level
+        return 0.0 if need <= 0 else need / self.rate
+
+    def take(self, units: float) -> None:
+        self._refill()
+        self.level -= units
+
+    def give_back(self, units: float) -> None:
+        self.level = min(self.capacity, self.level + units)
+
+
+class CallLimiter:
+    """The run's global gate for teacher calls."""
+
+    def __init__(
+        self,
+        max_concurrency: int,
+        max_rpm: int | None = None,
+        max_tpm: int | None = None,
+        initial_window: int = 16,
+    ) -> None:
+        self.max_concurrency = max_concurrency
+        self.window = float(min(max_concurrency, initial_window))
+        self.slow_start = True
+        self.in_flight = 0
+        self.rate_limited = 0
+        self._rpm = TokenBucket(max_rpm) if max_rpm else None
+        self._tpm = TokenBucket(max_tpm) if max_tpm else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Condition | None = None
+        self._successes_since_growth = 0
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._changed is None:
+            self._loop = loop
+            self._changed = asyncio.Condition()
+            self.in_flight = 0
+        return self._changed
+
+    @asynccontextmanager
+    async def slot(self, estimated_tokens: int = 0) -> AsyncIterator[None]:
+        """Hold one in-flight place (and the rate budget) for the duration of a call."""
+        changed = self._condition()
+        async with changed:
+            await changed.wait_for(lambda: self.in_flight < int(self.window))
+            self.in_flight += 1
+        try:
+            await self._pace(estimated_tokens)
+            yield
+        finally:
+            async with changed:
+                self.in_flight -= 1
+                changed.notify_all()
+
+    async def _pace(self, tokens: int) -> None:
+        while True:
+            delay = max(
+                self._rpm.delay_for(1) if self._rpm else 0.0,
+                self._tpm.delay_for(tokens) if self._tpm else 0.0,
+            )
+            if delay <= 0:
+                break
+            await asyncio.sleep(delay)
+        if self._rpm:
+            self._rpm.take(1)
+        if self._tpm:
+            self._tpm.take(tokens)
+
+    def settle_tokens(self, estimated: int, actual: int) -> None:
+        """Correct the token budget once the real usage of a call is known."""
+        if self._tpm and actual != estimated:
+            if actual > estimated:
+                self._tpm.take(actual - estimated)
+            else:
+                self._tpm.give_back(estimated - actual)
+
+    def on_success(self) -> None:
+        self._successes_since_growth += 1
+        if self._successes_since_growth < max(1, int(self.window)):
+            return
+        self._successes_since_growth = 0
+        grown = self.window * 2 if self.slow_start else self.window + 1
+        self.window = float(min(self.max_concurrency, grown))
+
+    def on_rate_limited(self) -> None:
+        """A 429: the server accepts fewer calls than are in flight now.
+
+        The rejected calls of one burst come back one by one, each lowering the in-flight count, so
+        following it down lands the window on what the server really accepts.
+        """
+        self.rate_limited += 1
+        self.slow_start = False
+        self._successes_since_growth = 0
+        self.window = max(1.0, min(self.window, float(self.in_flight - 1)))

@@ -1,0 +1,80 @@
+"""The release manifest: the resolved recipe and every count of how the release was made."""
+
+from __future__ import annotations
+
+import platform
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+from builder.pipeline import Synthesis
+from builder.seed import SeedReport
+from builder.stages import STAGES
+
+from . import __version__
+from .accounting import Ledger, estimate_cost
+from .prompts import PROMPT_SET_VERSION, prompt_set_hash
+from .recipe import Recipe
+
+LIBRARIES = ("datasets", "huggingface_hub", "openai", "pydantic", "tenacity", "pyarrow")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "refed-hf": __version__}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def make_manifest(
+    recipe: Recipe,
+    seed: SeedReport,
+    synthesis: Synthesis,
+    ledger: Ledger,
+    statistics: dict[str, Any],
+    started: float,
+    offline_demo: bool = False,
+) -> dict[str, Any]:
+    total = ledger.total()
+    prices = recipe.prices
+    return {
+        "name": "REFED",
+        "version": recipe.version,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "offline_demo": offline_demo,
+        "recipe": recipe.public_dict(),
+        "seed": seed.as_dict(),
+        "records": len(synthesis.records),
+        "wanted": synthesis.wanted,
+        "shortfall": synthesis.shortfall,
+        "feedback_rows": len(synthesis.feedback),
+        "references_used": synthesis.references_used,
+        "rounds": synthesis.rounds,
+        "stages": {
+            stage: {
+                "in": synthesis.tally.items_in[stage],
+                "out": synthesis.tally.items_out[stage],
+                "failed": dict(sorted(ledger.stage(stage).failures.items())),
+            }
+            for stage in STAGES
+        },
+        "teacher": {
+            "model": recipe.teacher_model,
+            "this_run": {**total.as_dict(), "by_stage": {s: c.as_dict() for s, c in ledger.stages.items()}},
+            "used": {
+                "answers_used": total.used_answers,
+                "prompt_tokens": total.used_prompt_tokens,
+                "completion_tokens": total.used_completion_tokens,
+            },
+        },
+        "estimated_cost_usd": round(estimate_cost(total.used_prompt_tokens, total.used_completion_tokens, prices), 6),
+        "this_run_cost_usd": round(estimate_cost(total.prompt_tokens, total.completion_tokens, prices), 6),
+        "statistics": statistics,
+        "wall_time_s": round(time.monotonic() - started, 3),
+        "prompt_set": {"version": PROMPT_SET_VERSION, "hash": prompt_set_hash()},
+        "library_versions": library_versions(),
+    }

@@ -1,0 +1,104 @@
+"""The recipe: every choice that shapes a release, from a TOML file and the command line.
+
+The resolved recipe is written to the release manifest, so it holds no secrets: keys are read from
+the environment by `settings`, never stored here.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import RecipeError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+
+
+class Prices(BaseModel):
+    """US dollars per million tokens; the default is gpt-4o-mini's list price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: float = Field(0.15, ge=0)
+    completion: float = Field(0.60, ge=0)
+
+
+class Recipe(BaseModel):
+    """What to build; each field is also a flag of `python -m refed_hf.build` (underscores become dashes)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    seed: str = "GAIR/lima"
+    seed_split: str = "train"
+    teacher_model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    azure: bool = False
+    size: int = Field(10000, ge=1)
+    random_seed: int = 0
+    concurrency: int = Field(64, ge=1, le=4096)
+    max_rpm: int | None = Field(None, ge=1)
+    max_tpm: int | None = Field(None, ge=1)
+    output: str = "./refed-release"
+    version: str = "0.1.0"
+    temperature: float = Field(1.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(4096, ge=16)
+    structured_outputs: bool = True
+    max_reasks: int = Field(2, ge=0, le=10)
+    max_retries: int = Field(8, ge=0, le=50)
+    request_timeout: float = Field(120.0, gt=0)
+    prices: Prices = Prices()
+
+    @field_validator("version")
+    @classmethod
+    def _semver(cls, value: str) -> str:
+        if not SEMVER.match(value):
+            raise ValueError("must be a semantic version X.Y.Z, e.g. 1.0.0")
+        return value
+
+    def public_dict(self) -> dict[str, Any]:
+        """The recipe as written to the manifest and the card."""
+        return self.model_dump(mode="json")
+
+
+def _describe(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "?"
+    if first["type"] == "extra_forbidden":
+        known = ", ".join(sorted(Recipe.model_fields))
+        return f"unknown recipe field '{field}' in {origin}; known fields: {known}"
+    flag = "--" + field.split(".")[0].replace("_", "-")
+    return f"bad recipe field '{field}' in {origin}: {first['msg']} (fix it there or pass {flag})"
+
+
+def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:
+    """The recipe from a TOML file (if any) with `overrides` (the flags that were given) on top."""
+    data: dict[str, Any] = {}
+    origin = "the command line"
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise RecipeError(f"recipe file not found: {file} (check --recipe)")
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise RecipeError(f"recipe {file} is not valid TOML: {exc}") from None
+        data = {key.replace("-", "_"): value for key, value in data.items()}
+        origin = str(file)
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_describe(exc, origin)) from None
+    try:
+        return recipe.model_copy(update={}) if not overrides else Recipe.model_validate({**data, **overrides})
+    except ValidationError as exc:
+        raise RecipeError(_describe(exc, "the command line")) from None

@@ -1,0 +1,120 @@
+"""The one source of truth for shapes: what the teacher must answer, and what a release holds.
+
+The teacher's JSON schemas (`teacher_schema`), the `datasets.Features` of both configs
+(`refed_hf.features`) and the card's schema tables are all derived from these models.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _some(values: list[str]) -> list[str]:
+    kept = [value for value in values if value.strip()]
+    if not kept:
+        raise ValueError("must list at least one non-empty item")
+    return kept
+
+
+# --- What the teacher answers, one model per kind of call -------------------------------------
+
+
+class ReferenceFeatures(_Strict):
+    """The subject areas and the skills a reference instruction exercises."""
+
+    subject_areas: list[str] = Field(description="Subject areas or domains the instruction belongs to.")
+    relevant_skills: list[str] = Field(description="Skills a good answer to the instruction needs.")
+
+    _check = field_validator("subject_areas", "relevant_skills")(_some)
+
+
+class ResponseFeedback(_Strict):
+    """Reference-level feedback: what makes the reference response good and how it could be better."""
+
+    strengths: list[str] = Field(description="What makes the response good.")
+    improvements: list[str] = Field(
+        description="How it could be better: accuracy, depth, clarity, structure, tone, fit to the instruction."
+    )
+
+    _check = field_validator("strengths", "improvements")(_some)
+
+
+class GeneratedInstructions(_Strict):
+    """New instructions written in the spirit of one feature of a reference."""
+
+    instructions: list[str] = Field(description="The new instructions, each complete and self-contained.")
+
+    _check = field_validator("instructions")(_some)
+
+
+class GeneratedResponse(_Strict):
+    """A response to a new instruction."""
+
+    response: str = Field(description="The full response to the instruction.")
+
+    _check = field_validator("response")(_not_blank)
+
+
+class Analysis(_Strict):
+    original_strengths: list[str] = Field(description="What the response already does well.")
+    improvement_opportunities: list[str] = Field(description="Where the response falls short.")
+    relevant_feedback: list[str] = Field(
+        description="The parts of the reference feedback that apply to this response."
+    )
+
+
+class ImplementationStrategy(_Strict):
+    planned_changes: list[str] = Field(description="The changes to make, one per item.")
+    rationale: str = Field(description="Why these changes make the response better.")
+
+
+class Improvement(_Strict):
+    """The analysis of a response, the plan to improve it, and the improved response."""
+
+    analysis: Analysis
+    implementation_strategy: ImplementationStrategy
+    improved_response: str = Field(description="The response rewritten with the planned changes.")
+
+    _check = field_validator("improved_response")(_not_blank)
+
+
+# --- What a release holds -------------------------------------------------------------------
+
+Feature = Literal["subject", "skill"]
+FEATURES: tuple[Feature, ...] = ("subject", "skill")
+
+
+class Record(_Strict):
+    """One synthesized record: config `default`."""
+
+    instruction: str = Field(description="A new instruction written from a reference's feature.")
+    response: str = Field(description="The teacher's response, written with the reference pair as an example.")
+    analysis: Analysis = Field(description="Strengths, shortcomings and the reference feedback that applies.")
+    implementation_strategy: ImplementationStrategy = Field(description="The planned changes and why.")
+    improved_response: str = Field(description="The response improved with the relevant feedback.")
+    reference_id: str = Field(description="Id of the reference pair (row of config `feedback`).")
+    feature: str = Field(description="Which feature of the reference inspired the instruction: subject or skill.")
+    teacher_model: str = Field(description="The teacher model that wrote the record.")
+
+
+class ReferenceFeedback(_Strict):
+    """One reference with its feedback: config `feedback`."""
+
+    reference_id: str = Field(description="Stable id: a hash of the reference's instruction and response.")
+    instruction: str = Field(description="The reference instruction, from the seed.")
+    response: str = Field(description="The reference response, from the seed.")
+    subject_areas: list[str] = Field(description="Subject areas of the instruction.")
+    relevant_skills: list[str] = Field(description="Skills the instruction exercises.")
+    response_feedback: ResponseFeedback = Field(description="Strengths of the response and how it could improve.")

@@ -1,0 +1,270 @@
+"""The teacher client: one call path for OpenAI, Azure OpenAI and any OpenAI-compatible server.
+
+`Teacher.ask` is the only way the pipeline talks to a model. For each request it looks in the
+response cache, waits for a place under the run's limiter, sends the call (retrying what is worth
+retrying, with backoff that honours Retry-After), stores the answer *before* using it, validates it
+against the pydantic schema, and asks again a bounded number of times when it does not validate.
+A call that fails for good fails its own item only: `ask` returns a `Failed` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+import openai
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from .accounting import CallCounts, Ledger
+from .answers import InvalidAnswer, parse_answer
+from .cache import CachedAnswer, ResponseCache, request_key
+from .features import teacher_schema
+from .limiter import CallLimiter
+from .prompts import Messages, reask_messages
+
+T = TypeVar("T", bound=BaseModel)
+
+ClientFactory = Callable[[], openai.AsyncOpenAI]
+
+_RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 4096
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An item the teacher could not answer; `reason` is a short key counted in the manifest."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Answered(Generic[T]):
+    value: T
+
+
+class PermanentFailure(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, PermanentFailure):
+        return exc.reason
+    if isinstance(exc, openai.APIStatusError):
+        if _is_content_filter(exc):
+            return "content_filter"
+        return {
+            400: "bad_request",
+            401: "auth",
+            403: "forbidden",
+            404: "not_found",
+            422: "bad_request",
+            429: "rate_limited",
+        }.get(exc.status_code, "server_error" if exc.status_code >= 500 else f"http_{exc.status_code}")
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection"
+    return type(exc).__name__
+
+
+def _is_content_filter(exc: openai.APIStatusError) -> bool:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    return exc.code == "content_filter" or (isinstance(inner, dict) and inner.get("code") == "content_filter")
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _RETRYABLE_STATUS and not _is_content_filter(exc)
+    return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError))
+
+
+def _server_delay(exc: BaseException | None) -> float | None:
+    """The wait the server asked for, from `retry-after-ms` or `Retry-After` (seconds or a date)."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    after = headers.get("retry-after")
+    if not after:
+        return None
+    try:
+        return float(after)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(after)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class _Backoff:
+    """Exponential backoff with full jitter, unless the server said how long to wait."""
+
+    def __init__(self, initial: float = 0.5, cap: float = 30.0) -> None:
+        self.initial = initial
+        self.cap = cap
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = _server_delay(exc)
+        if asked is not None:
+            return min(asked, 120.0) + random.uniform(0, 0.1)
+        return random.uniform(0, min(self.cap, self.initial * 2 ** (state.attempt_number - 1)))
+
+
+class Teacher:
+    """Asks the teacher model for schema-valid answers, through the cache and the limiter."""
+
+    def __init__(
+        self,
+        client_factory: ClientFactory,
+        model: str,
+        cache: ResponseCache,
+        limiter: CallLimiter,
+        ledger: Ledger | None = None,
+        sampling: Sampling = Sampling(),
+        structured_outputs: bool = True,
+        max_reasks: int = 2,
+        max_retries: int = 8,
+        schema_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        backoff: Callable[[RetryCallState], float] | None = None,
+    ) -> None:
+        self.model = model
+        self.cache = cache
+        self.limiter = limiter
+        self.ledger = ledger or Ledger()
+        self.sampling = sampling
+        self.structured_outputs = structured_outputs
+        self.max_reasks = max_reasks
+        self.max_retries = max_retries
+        self._client_factory = client_factory
+        self._client: openai.AsyncOpenAI | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._schema_transform = schema_transform or (lambda schema: schema)
+        self._backoff = backoff or _Backoff()
+        self._completion_estimate = 400
+
+    def _client_for_loop(self) -> openai.AsyncOpenAI:
+        # The HTTP connection pool belongs to one event loop; datasets gives each map its own.
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = self._client_factory()
+            self._client_loop = loop
+        return self._client
+
+    def request_body(self, messages: Messages, schema: type[BaseModel]) -> dict[str, Any]:
+        """The chat-completions request, exactly as sent (and hashed for the cache)."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.sampling.temperature,
+            "top_p": self.sampling.top_p,
+            "max_tokens": self.sampling.max_tokens,
+        }
+        json_schema = self._schema_transform(teacher_schema(schema))
+        if self.structured_outputs:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.__name__, "schema": json_schema, "strict": True},
+            }
+        else:
+            # Without structured outputs the schema travels in the prompt instead.
+            note = f"\n\nAnswer with a JSON object that follows this JSON schema:\n{json.dumps(json_schema)}"
+            first_user = next(i for i, m in enumerate(messages) if m["role"] == "user")
+            patched = [dict(m) for m in messages]
+            patched[first_user]["content"] += note
+            body["messages"] = patched
+        return body
+
+    async def ask(self, stage: str, identity: str, messages: Messages, schema: type[T]) -> Answered[T] | Failed:
+        """A validated answer to `messages`, or the reason there is none.
+
+        `identity` names the sample (stage, reference, feature, index); it is part of the cache key, so
+        two samples that happen to share a prompt are still two answers.
+        """
+        counts = self.ledger.stage(stage)
+        for attempt in range(self.max_reasks + 1):
+            body = self.request_body(messages, schema)
+            key = request_key({"request": body, "identity": identity})
+            answer = self.cache.get(key)
+            if answer is not None:
+                counts.cache_hits += 1
+            else:
+                try:
+                    answer = await self._send(body, counts)
+                except Exception as exc:  # noqa: BLE001 - every failure costs this item only
+                    reason = _failure_reason(exc)
+                    counts.failures[reason] += 1
+                    return Failed(reason)
+                self.cache.put(key, stage, identity, self.model, answer)
+            counts.used_answers += 1
+            counts.used_prompt_tokens += answer.prompt_tokens
+            counts.used_completion_tokens += answer.completion_tokens
+            if answer.finish_reason in ("content_filter", "refusal"):
+                counts.failures[answer.finish_reason] += 1
+                return Failed(answer.finish_reason)
+            try:
+                value = parse_answer(answer.content, schema, answer.finish_reason)
+            except InvalidAnswer as problem:
+                counts.reasks += 1 if attempt < self.max_reasks else 0
+                messages = reask_messages(messages, answer.content, str(problem))
+                continue
+            if attempt == 0:
+                counts.valid_first_try += 1
+            return Answered(value)
+        counts.failures["invalid_answer"] += 1
+        return Failed("invalid_answer")
+
+    async def _send(self, body: dict[str, Any], counts: CallCounts) -> CachedAnswer:
+        estimate = len(json.dumps(body["messages"])) // 4 + self._completion_estimate
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._backoff,
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    counts.retries += 1
+                async with self.limiter.slot(estimate):
+                    counts.requests += 1
+                    try:
+                        completion = await self._client_for_loop().chat.completions.create(**body)
+                    except openai.RateLimitError:
+                        counts.rate_limited += 1
+                        self.limiter.on_rate_limited()
+                        raise
+                self.limiter.on_success()
+        choice = completion.choices[0]
+        usage = completion.usage
+        prompt_tokens = usage.prompt_tokens if usage else 0
+        completion_tokens = usage.completion_tokens if usage else 0
+        self.limiter.settle_tokens(estimate, prompt_tokens + completion_tokens)
+        if completion_tokens:
+            self._completion_estimate = int(0.9 * self._completion_estimate + 0.1 * completion_tokens)
+        counts.answers += 1
+        counts.prompt_tokens += prompt_tokens
+        counts.completion_tokens += completion_tokens
+        refusal = getattr(choice.message, "refusal", None)
+        if refusal:
+            return CachedAnswer(refusal, "refusal", prompt_tokens, completion_tokens)
+        return CachedAnswer(choice.message.content or "", choice.finish_reason, prompt_tokens, completion_tokens)

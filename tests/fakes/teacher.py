@@ -1,0 +1,244 @@
+"""A fake OpenAI-compatible teacher: a real HTTP server on 127.0.0.1.
+
+It answers `/v1/chat/completions` deterministically from the request (the same request always
+gets the same answer), in the shape the requested schema asks for, and can misbehave on purpose:
+latency with lognormal jitter, a concurrency cap answered with 429 + Retry-After, a share of 429s
+and 500s (on a request's first sighting, so a retry gets through), malformed JSON, answers wrapped
+in code fences, and a content-filter refusal for any prompt holding a marker. It counts every
+request, so tests can check what was (not) asked again.
+
+Run standalone (for benchmarks): `python -m tests.fakes.teacher --port 8000 --latency 0.5 --cap 64`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .http import Request, Response, ThreadedServer
+
+CONTENT_FILTER_MARKER = "FORBIDDEN-TOPIC"
+
+
+@dataclass
+class TeacherFaults:
+    latency: float = 0.0  # mean seconds per answer
+    jitter_sigma: float = 0.0  # lognormal sigma; the mean stays `latency`
+    cap: int | None = None  # concurrent calls served; more get 429
+    retry_after: float = 0.05  # seconds, sent on every 429
+    rate_429: float = 0.0  # share of first sightings answered 429
+    rate_500: float = 0.0  # share of first sightings answered 500
+    rate_malformed: float = 0.0  # share of requests answered with broken JSON
+    rate_fenced: float = 0.0  # share of answers wrapped in ```json fences
+    api_key: str | None = None  # when set, other keys get 401
+    words: int = 12  # length of generated texts
+
+
+@dataclass
+class TeacherLog:
+    requests: int = 0
+    by_status: Counter[int] = field(default_factory=Counter)
+    by_schema: Counter[str] = field(default_factory=Counter)
+    answered: Counter[str] = field(default_factory=Counter)  # request hash -> valid answers given
+    sightings: Counter[str] = field(default_factory=Counter)
+    peak_in_flight: int = 0
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _share(digest: str, salt: str) -> float:
+    return int(hashlib.sha256((salt + digest).encode()).hexdigest()[:8], 16) / 2**32
+
+
+_SCHEMA_KEYS = {
+    "ReferenceFeatures": "subject_areas",
+    "ResponseFeedback": "strengths",
+    "GeneratedInstructions": "instructions",
+    "GeneratedResponse": "response",
+    "Improvement": "improved_response",
+}
+
+
+def _schema_name(body: dict[str, Any]) -> str:
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        return fmt["json_schema"]["name"]
+    # Without structured outputs the schema is in the prompt: recognise it by its fields.
+    text = json.dumps(body["messages"])
+    for name in ("Improvement", "GeneratedInstructions", "ReferenceFeatures", "ResponseFeedback", "GeneratedResponse"):
+        if f'\\"{_SCHEMA_KEYS[name]}\\"' in text:
+            return name
+    return "unknown"
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    return next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+
+
+def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, Any]:
+    """A valid answer for `schema`, determined by the request's digest."""
+    rng = random.Random(digest)
+    vocabulary = ["clear", "step", "example", "accurate", "concise", "structure", "context", "detail",
+                  "reason", "tone", "practical", "evidence", "summary", "audience", "method", "result"]
+
+    def text(prefix: str) -> str:
+        return f"{prefix} " + " ".join(rng.choice(vocabulary) for _ in range(words))
+
+    tag = digest[:8]
+    if schema == "ReferenceFeatures":
+        return {"subject_areas": [text(f"subject-{tag}")[:40] for _ in range(2)],
+                "relevant_skills": [text(f"skill-{tag}")[:40] for _ in range(2)]}
+    if schema == "ResponseFeedback":
+        return {"strengths": [text("strength") for _ in range(3)], "improvements": [text("improve") for _ in range(3)]}
+    if schema == "GeneratedInstructions":
+        return {"instructions": [text(f"Instruction {i} [{tag}]:") for i in range(10)]}
+    if schema == "GeneratedResponse":
+        return {"response": text(f"Response [{tag}]:")}
+    if schema == "Improvement":
+        return {
+            "analysis": {"original_strengths": [text("good")], "improvement_opportunities": [text("gap")],
+                         "relevant_feedback": [text("applies")]},
+            "implementation_strategy": {"planned_changes": [text("change")], "rationale": text("because")},
+            "improved_response": text(f"Improved [{tag}]:"),
+        }
+    raise ValueError(f"fake teacher: unknown schema {schema!r} for prompt {prompt[:80]!r}")
+
+
+class FakeTeacher:
+    """Start with `.start()`; `.url` is the base URL to give the client (ends in /v1)."""
+
+    def __init__(self, faults: TeacherFaults | None = None, port: int = 0, seed: int = 0) -> None:
+        self.faults = faults or TeacherFaults()
+        self.log = TeacherLog()
+        self.in_flight = 0
+        self._rng = random.Random(seed)
+        self._server = ThreadedServer(self._handle, port)
+
+    @property
+    def url(self) -> str:
+        return self._server.url + "/v1"
+
+    def start(self) -> "FakeTeacher":
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def _latency(self) -> float:
+        f = self.faults
+        if f.latency <= 0:
+            return 0.0
+        if f.jitter_sigma <= 0:
+            return f.latency
+        mu = math.log(f.latency) - f.jitter_sigma**2 / 2
+        return self._rng.lognormvariate(mu, f.jitter_sigma)
+
+    async def _handle(self, request: Request) -> Response:
+        if request.path.endswith("/_stats"):
+            return Response.of_json(self.stats())
+        f = self.faults
+        if f.api_key is not None and request.headers.get("authorization") != f"Bearer {f.api_key}":
+            return Response.of_json({"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}, 401)
+        if request.path.endswith("/models"):
+            return Response.of_json({"object": "list", "data": [{"id": "fake-teacher", "object": "model", "owned_by": "tests"}]})
+        if not request.path.endswith("/chat/completions"):
+            return Response.of_json({"error": {"message": f"no route {request.path}"}}, 404)
+        self.log.requests += 1
+        self.in_flight += 1
+        try:
+            self.log.peak_in_flight = max(self.log.peak_in_flight, self.in_flight)
+            response = await self._complete(request.json())
+        finally:
+            self.in_flight -= 1
+        self.log.by_status[response.status] += 1
+        return response
+
+    async def _complete(self, body: dict[str, Any]) -> Response:
+        f = self.faults
+        digest = _digest({k: body.get(k) for k in ("model", "messages", "response_format", "temperature", "top_p", "max_tokens")})
+        self.log.sightings[digest] += 1
+        first_sighting = self.log.sightings[digest] == 1
+        if f.cap is not None and self.in_flight > f.cap:
+            return Response.of_json({"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
+                                    429, {"Retry-After": str(f.retry_after)})
+        if first_sighting and _share(digest, "429") < f.rate_429:
+            return Response.of_json({"error": {"message": "Rate limit reached"}}, 429, {"Retry-After": str(f.retry_after)})
+        if first_sighting and _share(digest, "500") < f.rate_500:
+            return Response.of_json({"error": {"message": "The server had an error"}}, 500)
+        prompt = _last_user_text(body)
+        if any(CONTENT_FILTER_MARKER in m["content"] for m in body["messages"]):
+            return Response.of_json(
+                {"error": {"message": "The response was filtered", "type": "invalid_request_error", "code": "content_filter"}}, 400
+            )
+        delay = self._latency()
+        if delay:
+            await asyncio.sleep(delay)
+        schema = _schema_name(body)
+        self.log.by_schema[schema] += 1
+        content = json.dumps(fake_answer(schema, digest, prompt, f.words))
+        if _share(digest, "malformed") < f.rate_malformed:
+            content = content[: len(content) // 2] + "}} oops"
+        else:
+            self.log.answered[digest] += 1
+            if _share(digest, "fence") < f.rate_fenced:
+                content = f"```json\n{content}\n```"
+        prompt_tokens = len(json.dumps(body["messages"])) // 4
+        completion_tokens = len(content) // 4
+        return Response.of_json(
+            {
+                "id": f"chatcmpl-{digest[:12]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens},
+            }
+        )
+
+    def stats(self) -> dict[str, Any]:
+        log = self.log
+        return {
+            "requests": log.requests,
+            "by_status": {str(k): v for k, v in log.by_status.items()},
+            "by_schema": dict(log.by_schema),
+            "answered": sum(log.answered.values()),
+            "repeated_answers": sum(n - 1 for n in log.answered.values() if n > 1),
+            "peak_in_flight": log.peak_in_flight,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready-file", help="write the base URL here once listening")
+    for name, value in asdict(TeacherFaults()).items():
+        kind = float if isinstance(value, float) else int if isinstance(value, int) else str
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
+    args = vars(parser.parse_args())
+    port, ready = args.pop("port"), args.pop("ready_file")
+    teacher = FakeTeacher(TeacherFaults(**args), port=port).start()
+    if ready:
+        with open(ready, "w", encoding="utf-8") as out:
+            out.write(teacher.url)
+    print(teacher.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        teacher.stop()
+
+
+if __name__ == "__main__":
+    main()
