@@ -38,6 +38,13 @@ def _with_quotas(refs: datasets.Dataset, planned: list[int]) -> datasets.Dataset
 
 
 def _run_round(refs: datasets.Dataset, flow: ReferenceFlow, workdir: Path, round_no: int) -> datasets.Dataset:
+    try:
+        return _map_round(refs, flow, workdir, round_no)
+    finally:
+        flow.teacher.close_connections()
+
+
+def _map_round(refs: datasets.Dataset, flow: ReferenceFlow, workdir: Path, round_no: int) -> datasets.Dataset:
     return refs.map(
         flow.run,
         batched=True,

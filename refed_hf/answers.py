@@ -1,8 +1,9 @@
 """Turning a teacher's text into a validated pydantic object.
 
-Models wrap JSON in code fences, add a sentence before it, or leave a trailing comma; such minor
-damage is repaired (with `json_repair`). A truncated answer is never repaired into a shorter one:
-it is rejected, and the caller asks again.
+Models wrap JSON in code fences, add a sentence around it, leave a trailing comma or put raw line
+breaks in strings; such minor damage is tolerated. Anything else (an unclosed string or object, a
+truncated answer) is rejected rather than guessed at, so a cut-off text never becomes a record:
+the caller asks again.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import json
 import re
 from typing import TypeVar
 
-import json_repair
 from pydantic import BaseModel, ValidationError
 
 T = TypeVar("T", bound=BaseModel)
 
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```\s*$", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
 class InvalidAnswer(Exception):
@@ -40,9 +41,12 @@ def parse_answer(text: str, schema: type[T], finish_reason: str | None = None) -
     try:
         data = json.loads(candidate, strict=False)
     except json.JSONDecodeError:
-        data = json_repair.loads(candidate)
-        if not isinstance(data, dict) or not data:
-            raise InvalidAnswer("the answer is not a JSON object") from None
+        try:
+            data = json.loads(_TRAILING_COMMA.sub(r"\1", candidate), strict=False)
+        except json.JSONDecodeError as exc:
+            raise InvalidAnswer(f"the answer is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise InvalidAnswer("the answer is not a JSON object")
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

@@ -170,6 +170,17 @@ class Teacher:
             self._client_loop = loop
         return self._client
 
+    def close_connections(self) -> None:
+        """Close the HTTP client of the last event loop, once that loop has stopped running.
+
+        Called after each `Dataset.map`: its loop is left idle, not closed, and a client collected
+        later would try to close its sockets on a loop that is gone by then.
+        """
+        loop, client = self._client_loop, self._client
+        self._client, self._client_loop = None, None
+        if client is not None and loop is not None and not loop.is_closed() and not loop.is_running():
+            loop.run_until_complete(client.close())
+
     def request_body(self, messages: Messages, schema: type[BaseModel]) -> dict[str, Any]:
         """The chat-completions request, exactly as sent (and hashed for the cache)."""
         body: dict[str, Any] = {

@@ -36,8 +36,10 @@ class TeacherFaults:
     retry_after: float = 0.05  # seconds, sent on every 429
     rate_429: float = 0.0  # share of first sightings answered 429
     rate_500: float = 0.0  # share of first sightings answered 500
-    rate_malformed: float = 0.0  # share of requests answered with broken JSON
+    rate_malformed: float = 0.0  # share of first asks answered with broken JSON
+    malformed_reasks: bool = False  # break re-asks (requests that continue a conversation) too
     rate_fenced: float = 0.0  # share of answers wrapped in ```json fences
+    rate_content_filter: float = 0.0  # share of questions refused with a content-filter error
     api_key: str | None = None  # when set, other keys get 401
     words: int = 12  # length of generated texts
 
@@ -49,6 +51,7 @@ class TeacherLog:
     by_schema: Counter[str] = field(default_factory=Counter)
     answered: Counter[str] = field(default_factory=Counter)  # request hash -> valid answers given
     sightings: Counter[str] = field(default_factory=Counter)
+    paths: Counter[str] = field(default_factory=Counter)
     peak_in_flight: int = 0
 
 
@@ -79,10 +82,6 @@ def _schema_name(body: dict[str, Any]) -> str:
         if f'\\"{_SCHEMA_KEYS[name]}\\"' in text:
             return name
     return "unknown"
-
-
-def _last_user_text(body: dict[str, Any]) -> str:
-    return next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
 
 
 def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, Any]:
@@ -155,6 +154,7 @@ class FakeTeacher:
         if not request.path.endswith("/chat/completions"):
             return Response.of_json({"error": {"message": f"no route {request.path}"}}, 404)
         self.log.requests += 1
+        self.log.paths[request.path] += 1
         self.in_flight += 1
         try:
             self.log.peak_in_flight = max(self.log.peak_in_flight, self.in_flight)
@@ -167,6 +167,9 @@ class FakeTeacher:
     async def _complete(self, body: dict[str, Any]) -> Response:
         f = self.faults
         digest = _digest({k: body.get(k) for k in ("model", "messages", "response_format", "temperature", "top_p", "max_tokens")})
+        # The answer depends on the question (system + first user message) only, as a model's would:
+        # a re-ask after a broken answer gets the same content, so faults do not change the records.
+        question = _digest([body["messages"][:2], _schema_name(body)])
         self.log.sightings[digest] += 1
         first_sighting = self.log.sightings[digest] == 1
         if f.cap is not None and self.in_flight > f.cap:
@@ -176,8 +179,9 @@ class FakeTeacher:
             return Response.of_json({"error": {"message": "Rate limit reached"}}, 429, {"Retry-After": str(f.retry_after)})
         if first_sighting and _share(digest, "500") < f.rate_500:
             return Response.of_json({"error": {"message": "The server had an error"}}, 500)
-        prompt = _last_user_text(body)
-        if any(CONTENT_FILTER_MARKER in m["content"] for m in body["messages"]):
+        prompt = body["messages"][1]["content"] if len(body["messages"]) > 1 else ""
+        refused = _share(question, "filter") < f.rate_content_filter
+        if refused or any(CONTENT_FILTER_MARKER in m["content"] for m in body["messages"]):
             return Response.of_json(
                 {"error": {"message": "The response was filtered", "type": "invalid_request_error", "code": "content_filter"}}, 400
             )
@@ -186,8 +190,9 @@ class FakeTeacher:
             await asyncio.sleep(delay)
         schema = _schema_name(body)
         self.log.by_schema[schema] += 1
-        content = json.dumps(fake_answer(schema, digest, prompt, f.words))
-        if _share(digest, "malformed") < f.rate_malformed:
+        content = json.dumps(fake_answer(schema, question, prompt, f.words))
+        is_reask = len(body["messages"]) > 2
+        if _share(digest, "malformed") < f.rate_malformed and (f.malformed_reasks or not is_reask):
             content = content[: len(content) // 2] + "}} oops"
         else:
             self.log.answered[digest] += 1

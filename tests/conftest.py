@@ -1,0 +1,50 @@
+"""Test setup: no network, a private Hugging Face home, and the fake teacher as a fixture.
+
+`datasets` and `huggingface_hub` read their environment at import time, so it is set here, before
+any test module imports them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_HF_HOME = tempfile.mkdtemp(prefix="refed-tests-hf-")
+os.environ["HF_HOME"] = _HF_HOME
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY",
+              "OPENAI_API_VERSION", "AZURE_ENDPOINT", "AZURE_OPENAI_KEY", "AZURE_VERSION", "HF_TOKEN"):
+    os.environ.pop(_name, None)
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.fakes.teacher import FakeTeacher, TeacherFaults  # noqa: E402
+
+TEST_KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.fixture
+def fake_teacher() -> Iterator[FakeTeacher]:
+    teacher = FakeTeacher(TeacherFaults(api_key=TEST_KEY)).start()
+    yield teacher
+    teacher.stop()
+
+
+@pytest.fixture
+def teacher_env(monkeypatch: pytest.MonkeyPatch, fake_teacher: FakeTeacher) -> FakeTeacher:
+    """The environment a user would set to point the build at the fake teacher."""
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_teacher.url)
+    return fake_teacher
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
