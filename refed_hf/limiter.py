@@ -20,10 +20,13 @@ from contextlib import asynccontextmanager
 
 
 class TokenBucket:
-    """Allows `per_minute` units a minute, with a burst of one second's worth."""
+    """Allows at most `per_minute` units in any 60 seconds, in a burst of one second's worth at most.
+
+    The rate is per_minute/61 so that a full bucket plus sixty seconds of refill is still per_minute.
+    """
 
     def __init__(self, per_minute: float) -> None:
-        self.rate = per_minute / 60.0
+        self.rate = per_minute / 61.0
         self.capacity = max(1.0, self.rate)
         self.level = self.capacity
         self.stamp = time.monotonic()

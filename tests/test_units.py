@@ -1,0 +1,138 @@
+"""The small pieces whose arithmetic and edge cases the end-to-end tests do not pin down."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx2
+import openai
+import pytest
+
+from builder.plan import quotas, reference_order, split_quota
+from refed_hf.accounting import estimate_cost
+from refed_hf.answers import InvalidAnswer, parse_answer
+from refed_hf.features import teacher_schema
+from refed_hf.limiter import CallLimiter
+from refed_hf.recipe import Prices, load_recipe
+from refed_hf.schemas import GeneratedInstructions, Improvement
+from refed_hf.teacher import _Backoff, _retryable, _server_delay
+
+
+def test_cost_is_tokens_times_price_per_million() -> None:
+    assert estimate_cost(1_000_000, 0, Prices()) == pytest.approx(0.15)
+    assert estimate_cost(0, 2_000_000, Prices()) == pytest.approx(1.20)
+    assert estimate_cost(200_000, 100_000, Prices(prompt=2.5, completion=10)) == pytest.approx(0.5 + 1.0)
+
+
+def test_quotas_sum_to_the_wanted_size_and_cap_at_twenty() -> None:
+    assert quotas(45, 10) == [20, 20, 5]
+    assert quotas(40, 10) == [20, 20]
+    assert quotas(100, 3) == [20, 20, 20]
+    assert split_quota(20) == {"subject": 10, "skill": 10}
+    assert split_quota(5) == {"subject": 3, "skill": 2}
+    assert split_quota(1) == {"subject": 1, "skill": 0}
+
+
+def test_reference_order_depends_on_ids_and_seed_not_on_row_order() -> None:
+    ids = [f"id{i:02d}" for i in range(30)]
+    order = [ids[i] for i in reference_order(ids, 7)]
+    shuffled = list(reversed(ids))
+    assert [shuffled[i] for i in reference_order(shuffled, 7)] == order
+    assert [ids[i] for i in reference_order(ids, 8)] != order
+    assert sorted(order) == ids
+
+
+def test_answers_tolerate_fences_prose_and_trailing_commas_but_not_truncation() -> None:
+    fenced = 'Here you go:\n```json\n{"instructions": ["a", "b",],}\n```'
+    assert parse_answer(fenced, GeneratedInstructions).instructions == ["a", "b"]
+    with pytest.raises(InvalidAnswer, match="not valid JSON"):
+        parse_answer('{"instructions": ["a", "b', GeneratedInstructions)
+    with pytest.raises(InvalidAnswer, match="cut off"):
+        parse_answer('{"instructions": ["a"]}', GeneratedInstructions, finish_reason="length")
+    with pytest.raises(InvalidAnswer, match="field instructions"):
+        parse_answer('{"instructions": ["  "]}', GeneratedInstructions)
+
+
+def test_teacher_schema_is_strict_and_inlined() -> None:
+    schema = teacher_schema(Improvement)
+    assert "$defs" not in schema and "$ref" not in str(schema)
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["analysis", "implementation_strategy", "improved_response"]
+    analysis = schema["properties"]["analysis"]
+    assert analysis["additionalProperties"] is False and analysis["required"] == list(analysis["properties"])
+
+
+def _status_error(status: int, headers: dict[str, str], body: dict | None = None) -> openai.APIStatusError:
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    response = httpx2.Response(status, headers=headers, request=request)
+    cls = {429: openai.RateLimitError, 400: openai.BadRequestError, 503: openai.InternalServerError}[status]
+    return cls("boom", response=response, body=body)
+
+
+def test_retry_after_headers_are_honoured_and_4xx_are_not_retried() -> None:
+    assert _server_delay(_status_error(429, {"retry-after-ms": "1500"})) == 1.5
+    assert _server_delay(_status_error(503, {"Retry-After": "3"})) == 3.0
+    assert _server_delay(_status_error(429, {})) is None
+    assert _retryable(_status_error(429, {})) and _retryable(_status_error(503, {}))
+    assert not _retryable(_status_error(400, {}))
+    assert not _retryable(_status_error(400, {}, {"error": {"code": "content_filter"}}))
+
+    class State:
+        attempt_number = 5
+
+        class outcome:  # noqa: N801 - the shape tenacity hands to a wait function
+            @staticmethod
+            def exception() -> BaseException:
+                return _status_error(429, {"Retry-After": "2"})
+
+    assert 2.0 <= _Backoff()(State) <= 2.1  # type: ignore[arg-type]
+
+
+def test_limiter_slow_starts_then_follows_a_429_down_to_what_the_server_takes() -> None:
+    limiter = CallLimiter(max_concurrency=256, initial_window=16)
+    assert limiter.window == 16
+    for _ in range(16):
+        limiter.on_success()
+    assert limiter.window == 32
+    for _ in range(32):
+        limiter.on_success()
+    assert limiter.window == 64
+
+    async def burst() -> None:
+        holders = [limiter.slot() for _ in range(64)]  # kept: a collected one would give its place back
+        await asyncio.gather(*(holder.__aenter__() for holder in holders))
+        assert limiter.in_flight == 64
+        limiter.on_rate_limited()  # a 429 while 64 are in flight: the server takes fewer
+        assert limiter.window == 63 and not limiter.slow_start
+
+    asyncio.run(burst())
+    for _ in range(63):
+        limiter.on_success()
+    assert limiter.window == 64  # congestion avoidance: one more per window of successes
+
+
+def test_limiter_paces_calls_under_max_rpm() -> None:
+    limiter = CallLimiter(max_concurrency=100, max_rpm=610, initial_window=100)  # 10 a second
+
+    async def twenty_calls() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def one() -> None:
+            async with limiter.slot():
+                pass
+
+        await asyncio.gather(*(one() for _ in range(20)))
+        return loop.time() - start
+
+    elapsed = asyncio.run(twenty_calls())
+    assert 0.95 <= elapsed <= 1.5  # 10 in the first second's burst, then 10 a second
+
+
+def test_recipe_file_and_flags(tmp_path: Path) -> None:
+    recipe_file = tmp_path / "recipe.toml"
+    recipe_file.write_text('size = 300\nteacher-model = "gpt-4o"\n[prices]\nprompt = 2.5\ncompletion = 10\n')
+    recipe = load_recipe(recipe_file, {"size": 40})
+    assert (recipe.size, recipe.teacher_model, recipe.prices.prompt) == (40, "gpt-4o", 2.5)
+    assert "api_key" not in str(recipe.public_dict()).lower()
