@@ -6,15 +6,16 @@ It adapts like TCP congestion control: it starts below the ceiling and doubles w
 upwards one call at a time. Optional provider-style limits (`--max-rpm`, `--max-tpm`) pace call
 starts with token buckets.
 
-asyncio primitives belong to the event loop that first used them, and `datasets` runs each
-`Dataset.map` in a loop of its own, so the waiting machinery is rebuilt whenever the loop changes;
-the learned window carries over.
+Futures belong to the event loop that made them, and `datasets` runs each `Dataset.map` in a loop
+of its own, so the queue of waiters is rebuilt whenever the loop changes; the learned window
+carries over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -68,31 +69,53 @@ class CallLimiter:
         self._rpm = TokenBucket(max_rpm) if max_rpm else None
         self._tpm = TokenBucket(max_tpm) if max_tpm else None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Condition | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._successes_since_growth = 0
 
-    def _condition(self) -> asyncio.Condition:
+    def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._changed is None:
+        if self._loop is not loop:
             self._loop = loop
-            self._changed = asyncio.Condition()
+            self._waiters = deque()
             self.in_flight = 0
-        return self._changed
+        return loop
+
+    def _wake(self) -> None:
+        # Wake waiters one by one, first come first served: waking them all on every release
+        # would cost CPU proportional to the queue (thousands of calls wait in a large build).
+        while self._waiters and self.in_flight < int(self.window):
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.in_flight += 1
+                waiter.set_result(None)
+
+    async def _acquire(self) -> None:
+        loop = self._bind()
+        if not self._waiters and self.in_flight < int(self.window):
+            self.in_flight += 1
+            return
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # the place was handed over just as the call was cancelled
+            raise
+
+    def _release(self) -> None:
+        self.in_flight -= 1
+        self._wake()
 
     @asynccontextmanager
     async def slot(self, estimated_tokens: int = 0) -> AsyncIterator[None]:
         """Hold one in-flight place (and the rate budget) for the duration of a call."""
-        changed = self._condition()
-        async with changed:
-            await changed.wait_for(lambda: self.in_flight < int(self.window))
-            self.in_flight += 1
+        await self._acquire()
         try:
             await self._pace(estimated_tokens)
             yield
         finally:
-            async with changed:
-                self.in_flight -= 1
-                changed.notify_all()
+            self._release()
 
     async def _pace(self, tokens: int) -> None:
         while True:
@@ -123,6 +146,7 @@ class CallLimiter:
         self._successes_since_growth = 0
         grown = self.window * 2 if self.slow_start else self.window + 1
         self.window = float(min(self.max_concurrency, grown))
+        self._wake()
 
     def on_rate_limited(self) -> None:
         """A 429: the server accepts fewer calls than are in flight now.

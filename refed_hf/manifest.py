@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import platform
+import resource
+import sys
 import time
 from datetime import datetime, timezone
 from importlib import metadata
@@ -28,6 +30,11 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
 
 def make_manifest(
@@ -75,6 +82,8 @@ def make_manifest(
         "this_run_cost_usd": round(estimate_cost(total.prompt_tokens, total.completion_tokens, prices), 6),
         "statistics": statistics,
         "wall_time_s": round(time.monotonic() - started, 3),
+        "cpu_time_s": round(time.process_time(), 3),
+        "peak_rss_mib": round(_peak_rss_bytes() / 2**20, 1),
         "prompt_set": {"version": PROMPT_SET_VERSION, "hash": prompt_set_hash()},
         "library_versions": library_versions(),
     }
