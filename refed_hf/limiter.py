@@ -59,7 +59,7 @@ class CallLimiter:
         max_concurrency: int,
         max_rpm: int | None = None,
         max_tpm: int | None = None,
-        initial_window: int = 16,
+        initial_window: int = 64,
     ) -> None:
         self.max_concurrency = max_concurrency
         self.window = float(min(max_concurrency, initial_window))
