@@ -8,7 +8,8 @@ seed, runs the real CLI as a separate process (start-up included) and prints one
   2 per reference for feedback + per reference used 2 instruction calls + 2 per record),
   efficiency = ideal / wall, peak RSS of the build, and the build's CPU seconds per teacher call.
 
-With --max-rpm the bound is the one that limit implies too: max(ideal, calls / (rpm/60)).
+With --max-rpm (--max-tpm) the bound is the one that limit implies too: max(ideal, calls / (rpm/60))
+(max(ideal, tokens used / (tpm/60))), and the most requests (tokens) started in any 60 s is printed.
 
     python benchmarks/throughput.py                       # the main target: 200 refs, 2000 records, L=0.5, C=64
     python benchmarks/throughput.py --preset all          # every figure of the throughput issue
@@ -38,6 +39,7 @@ PRESETS = {
     "target": dict(references=200, size=2000, latency=0.5, cap=64, concurrency=64),
     "overload": dict(references=200, size=2000, latency=0.5, cap=64, concurrency=256),
     "rpm": dict(references=200, size=2000, latency=0.5, cap=None, concurrency=256, max_rpm=3000),
+    "tpm": dict(references=200, size=2000, latency=0.5, cap=None, concurrency=256, max_tpm=1_000_000),
     "overhead": dict(references=200, size=2000, latency=0.0, cap=None, concurrency=64),
     "memory-10k": dict(references=600, size=10000, latency=0.0, cap=None, concurrency=64, words=4),
     "memory-100k": dict(references=6000, size=100000, latency=0.0, cap=None, concurrency=64, words=4),
@@ -75,7 +77,11 @@ def run(name: str, references: int, size: int, latency: float, cap: int | None, 
                     raise SystemExit(f"{name}: build failed:\n{done.stderr[-3000:]}")
                 manifest = json.loads((work / "out" / "v0.1.0" / "manifest.json").read_text())
                 _report(name if attempt == 0 else f"{name} (rerun)", manifest, walls[-1], fake.log.requests - before,
-                        references, size, latency, cap or concurrency, max_rpm)
+                        references, size, latency, cap or concurrency, max_rpm, max_tpm)
+                if max_rpm:
+                    print(f"{name}: most requests started in any 60 s = {fake.most_in_window(60)} (limit {max_rpm})")
+                if max_tpm:
+                    print(f"{name}: most tokens in calls started in any 60 s = {fake.most_in_window(60, tokens=True)} (limit {max_tpm})")
             if rerun:
                 print(f"{name}: rerun wall / first wall = {walls[1] / walls[0]:.3f}")
     finally:
@@ -83,11 +89,14 @@ def run(name: str, references: int, size: int, latency: float, cap: int | None, 
 
 
 def _report(name: str, m: dict, wall: float, requests: int, references: int, size: int, latency: float,
-            limit: int, max_rpm: int | None) -> None:
+            limit: int, max_rpm: int | None, max_tpm: int | None) -> None:
     calls = minimum_calls(references, size)
     ideal = max(4 * latency, calls * latency / limit)
     if max_rpm:
         ideal = max(ideal, calls / (max_rpm / 60))
+    if max_tpm:  # the tokens this workload really used, at the limit's pace
+        run = m["teacher"]["this_run"]
+        ideal = max(ideal, (run["prompt_tokens"] + run["completion_tokens"]) / (max_tpm / 60))
     by_stage = m["teacher"]["this_run"]["by_stage"]
     answers = m["teacher"]["this_run"]["answers"]
     stage_calls = " ".join(f"{s}={c['answers']}" for s, c in by_stage.items())

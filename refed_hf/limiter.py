@@ -16,18 +16,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 
 class TokenBucket:
     """Allows at most `per_minute` units in any 60 seconds, in a burst of one second's worth at most.
 
-    The rate is per_minute/61 so that a full bucket plus sixty seconds of refill is still per_minute.
+    A full bucket plus sixty seconds of refill is 61 seconds' worth, so the rate is per_minute/61.5:
+    the spare half second absorbs calls that start a little late and arrive bunched.
     """
 
     def __init__(self, per_minute: float) -> None:
-        self.rate = per_minute / 61.0
+        self.rate = per_minute / 61.5
         self.capacity = max(1.0, self.rate)
         self.level = self.capacity
         self.stamp = time.monotonic()
@@ -38,10 +39,10 @@ class TokenBucket:
         self.stamp = now
 
     def delay_for(self, units: float) -> float:
-        """Seconds to wait before `units` may be taken (0 when available now)."""
+        """Seconds until `units` are available (0 when they are now)."""
         self._refill()
-        need = min(units, self.capacity) - self.level
-        return 0.0 if need <= 0 else need / self.rate
+        missing = min(units, self.capacity) - self.level
+        return 0.0 if missing <= 0 else missing / self.rate
 
     def take(self, units: float) -> None:
         self._refill()
@@ -70,6 +71,7 @@ class CallLimiter:
         self._tpm = TokenBucket(max_tpm) if max_tpm else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._pacing = asyncio.Lock()
         self._successes_since_growth = 0
 
     def _bind(self) -> asyncio.AbstractEventLoop:
@@ -77,6 +79,7 @@ class CallLimiter:
         if self._loop is not loop:
             self._loop = loop
             self._waiters = deque()
+            self._pacing = asyncio.Lock()
             self.in_flight = 0
         return loop
 
@@ -108,8 +111,11 @@ class CallLimiter:
         self._wake()
 
     @asynccontextmanager
-    async def slot(self, estimated_tokens: int = 0) -> AsyncIterator[None]:
-        """Hold one in-flight place (and the rate budget) for the duration of a call."""
+    async def slot(self, estimated_tokens: Callable[[], int] | None = None) -> AsyncIterator[None]:
+        """Hold one in-flight place (and the rate budget) for the duration of a call.
+
+        `estimated_tokens` is asked for the call's tokens once it is the next to start.
+        """
         await self._acquire()
         try:
             await self._pace(estimated_tokens)
@@ -117,27 +123,32 @@ class CallLimiter:
         finally:
             self._release()
 
-    async def _pace(self, tokens: int) -> None:
-        while True:
-            delay = max(
-                self._rpm.delay_for(1) if self._rpm else 0.0,
-                self._tpm.delay_for(tokens) if self._tpm else 0.0,
-            )
-            if delay <= 0:
-                break
-            await asyncio.sleep(delay)
-        if self._rpm:
-            self._rpm.take(1)
-        if self._tpm:
-            self._tpm.take(tokens)
+    async def _pace(self, estimated_tokens: Callable[[], int] | None) -> None:
+        if not (self._rpm or self._tpm):
+            return
+        # One caller at a time waits for the buckets, in arrival order; the others wait on the lock,
+        # so a refill wakes one caller, and budget given back by a finished call is used by the next.
+        async with self._pacing:
+            tokens = estimated_tokens() if estimated_tokens else 0
+            while True:
+                delay = max(
+                    self._rpm.delay_for(1) if self._rpm else 0.0,
+                    self._tpm.delay_for(tokens) if self._tpm else 0.0,
+                )
+                if delay <= 0:
+                    break
+                await asyncio.sleep(delay)
+            if self._rpm:
+                self._rpm.take(1)
+            if self._tpm:
+                self._tpm.take(tokens)
 
     def settle_tokens(self, estimated: int, actual: int) -> None:
         """Correct the token budget once the real usage of a call is known."""
-        if self._tpm and actual != estimated:
-            if actual > estimated:
-                self._tpm.take(actual - estimated)
-            else:
-                self._tpm.give_back(estimated - actual)
+        if self._tpm and actual > estimated:
+            self._tpm.take(actual - estimated)
+        elif self._tpm and actual < estimated:
+            self._tpm.give_back(estimated - actual)
 
     def on_success(self) -> None:
         self._successes_since_growth += 1

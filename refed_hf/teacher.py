@@ -161,7 +161,7 @@ class Teacher:
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._schema_transform = schema_transform or (lambda schema: schema)
         self._backoff = backoff or _Backoff()
-        self._completion_estimate = 400
+        self._completion_estimates: dict[str, float] = {}
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
 
     def _schema(self, model: type[BaseModel]) -> dict[str, Any]:
@@ -253,7 +253,18 @@ class Teacher:
         return Failed("invalid_answer")
 
     async def _send(self, body: dict[str, Any], counts: CallCounts) -> CachedAnswer:
-        estimate = len(json.dumps(body["messages"])) // 4 + self._completion_estimate
+        kind = body.get("response_format", {}).get("json_schema", {}).get("name", "")
+        prompt_estimate = len(json.dumps(body["messages"])) // 4  # about 4 characters a token
+        estimate = 0
+
+        def tokens_estimate() -> int:
+            # Asked when the call is about to start, not when it was queued, so it uses the latest
+            # running mean of this kind of answer's completion tokens.
+            nonlocal estimate
+            expected = self._completion_estimates.get(kind, 0.25 * self.sampling.max_tokens)
+            estimate = prompt_estimate + int(expected)
+            return estimate
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._backoff,
@@ -264,7 +275,7 @@ class Teacher:
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     counts.retries += 1
-                async with self.limiter.slot(estimate):
+                async with self.limiter.slot(tokens_estimate):
                     counts.requests += 1
                     try:
                         # `post` is the same SDK path as `chat.completions.create` (auth, Azure
@@ -284,7 +295,8 @@ class Teacher:
         completion_tokens = usage.completion_tokens if usage else 0
         self.limiter.settle_tokens(estimate, prompt_tokens + completion_tokens)
         if completion_tokens:
-            self._completion_estimate = int(0.9 * self._completion_estimate + 0.1 * completion_tokens)
+            previous = self._completion_estimates.get(kind, float(completion_tokens))
+            self._completion_estimates[kind] = 0.8 * previous + 0.2 * completion_tokens
         counts.answers += 1
         counts.prompt_tokens += prompt_tokens
         counts.completion_tokens += completion_tokens

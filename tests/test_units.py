@@ -113,7 +113,7 @@ def test_limiter_slow_starts_then_follows_a_429_down_to_what_the_server_takes() 
 
 
 def test_limiter_paces_calls_under_max_rpm() -> None:
-    limiter = CallLimiter(max_concurrency=100, max_rpm=610, initial_window=100)  # 10 a second
+    limiter = CallLimiter(max_concurrency=100, max_rpm=615, initial_window=100)  # 10 a second
 
     async def twenty_calls() -> float:
         loop = asyncio.get_running_loop()

@@ -52,6 +52,8 @@ class TeacherLog:
     answered: Counter[str] = field(default_factory=Counter)  # request hash -> valid answers given
     sightings: Counter[str] = field(default_factory=Counter)
     paths: Counter[str] = field(default_factory=Counter)
+    starts: list[float] = field(default_factory=list)  # monotonic time of each completion request
+    tokens: list[tuple[float, int]] = field(default_factory=list)  # (start time, tokens) of each answer
     peak_in_flight: int = 0
 
 
@@ -155,10 +157,14 @@ class FakeTeacher:
             return Response.of_json({"error": {"message": f"no route {request.path}"}}, 404)
         self.log.requests += 1
         self.log.paths[request.path] += 1
+        started = time.monotonic()
+        self.log.starts.append(started)
         self.in_flight += 1
         try:
             self.log.peak_in_flight = max(self.log.peak_in_flight, self.in_flight)
             response = await self._complete(request.json())
+            if response.status == 200:
+                self.log.tokens.append((started, json.loads(response.body)["usage"]["total_tokens"]))
         finally:
             self.in_flight -= 1
         self.log.by_status[response.status] += 1
@@ -211,6 +217,18 @@ class FakeTeacher:
                           "total_tokens": prompt_tokens + completion_tokens},
             }
         )
+
+    def most_in_window(self, seconds: float = 60.0, tokens: bool = False) -> int:
+        """The most completion requests (or, with `tokens`, answered tokens) that started within any `seconds`."""
+        events = sorted(self.log.tokens) if tokens else [(stamp, 1) for stamp in sorted(self.log.starts)]
+        most = total = first = 0
+        for stamp, amount in events:
+            total += amount
+            while stamp - events[first][0] >= seconds:
+                total -= events[first][1]
+                first += 1
+            most = max(most, total)
+        return most
 
     def stats(self) -> dict[str, Any]:
         log = self.log
