@@ -55,6 +55,10 @@ def _cut(value: Any) -> Any:
     return value
 
 
+def _version_order(release: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(release["version"]).lstrip("v").split("."))
+
+
 def card_metadata(manifest: dict[str, Any], data_files: dict[str, str], pretty_name: str) -> DatasetCardData:
     """YAML metadata: license, language, task, size, source, tags, configs and dataset_info."""
     card_data = DatasetCardData(
@@ -96,7 +100,11 @@ def render_card(
     revision: str | None = None,
     history: list[dict[str, Any]] | None = None,
 ) -> str:
-    """The README.md of a release, from its manifest, one example record and its data file patterns."""
+    """The README.md of a release, from its manifest, one example record and its data file patterns.
+
+    `load_path` and `revision` go into the loading lines (a local path, or the repo id and tag);
+    `history` lists earlier releases, to which this one is added, newest first.
+    """
     recipe = manifest["recipe"]
     offline = bool(manifest.get("offline_demo"))
     pretty_name = "REFED (offline demo)" if offline else "REFED"
@@ -151,6 +159,6 @@ def render_card(
         failures=failures,
         load_path=load_path,
         revision=revision,
-        history=history or [this_release],
+        history=sorted([*(history or []), this_release], key=_version_order, reverse=True),
     )
     return str(card)

@@ -10,7 +10,7 @@ import logging
 import sys
 from typing import Any
 
-from .errors import RefedError
+from .errors import RecipeError, RefedError
 from .recipe import Recipe, load_recipe
 
 
@@ -46,11 +46,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-reasks", type=int, help=f"re-asks when an answer does not validate (default {defaults.max_reasks})")
     p.add_argument("--max-retries", type=int, help=f"retries of a failed call (default {defaults.max_retries})")
     p.add_argument("--request-timeout", type=float, help=f"seconds per call (default {defaults.request_timeout})")
+    p.add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
+    p.add_argument("--repo-id", metavar="ORG/NAME", help="Hub dataset repo to publish to (needed with --push)")
+    p.add_argument("--private", action="store_true", default=None, help="create the repo private")
+    p.add_argument("--dry-run", action="store_true", help="build and render, print what --push would commit and tag")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
 
-_NOT_RECIPE = {"recipe", "quiet"}
+_NOT_RECIPE = {"recipe", "quiet", "push", "dry_run"}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -81,21 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import datasets  # noqa: PLC0415 - after argument parsing, so --help stays fast
 
-    from .job import run  # noqa: PLC0415
+    from .job import existing_release, publish_release, run  # noqa: PLC0415
 
     datasets.logging.set_verbosity_error()
     if args.quiet:
         datasets.disable_progress_bars()
     try:
         recipe = load_recipe(args.recipe, _overrides(args))
-        result = run(recipe)
+        publishing = args.push or args.dry_run
+        if publishing and not recipe.repo_id:
+            raise RecipeError("--push and --dry-run need --repo-id ORG/NAME (or repo_id in the recipe)")
+        # A release already built from this recipe is published as it is: no key, no teacher call.
+        result = (existing_release(recipe) if publishing else None) or run(recipe)
+        print(_summary(result) if result.built else f"release:      {result.path} (already built)")
+        if publishing:
+            publish_release(result, recipe, dry_run=args.dry_run)
     except RefedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: every answer already received is in the cache; rerun the same command to finish", file=sys.stderr)
         return 130
-    print(_summary(result))
     return 0
 
 

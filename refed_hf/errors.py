@@ -26,3 +26,7 @@ class CredentialError(RefedError):
 
 class EndpointError(RefedError):
     """The teacher endpoint cannot be reached or does not answer as expected."""
+
+
+class PublishError(RefedError):
+    """Publishing was refused or did not complete; the message says what state the repo is in."""

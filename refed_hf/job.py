@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
 
 from builder.pipeline import synthesize
 from builder.seed import load_seed
@@ -19,7 +22,8 @@ from .errors import RecipeError
 from .limiter import CallLimiter
 from .manifest import make_manifest
 from .recipe import Recipe
-from .release import data_file_patterns, write_release
+from .publish import PublishPlan, publish, tag_of
+from .release import CONFIG_DIRS, data_file_patterns, release_dir, write_release
 from .statistics import record_statistics
 from .teacher import ClientFactory, Sampling, Teacher
 
@@ -30,6 +34,46 @@ CACHE_FILE = "cache.sqlite"
 class JobResult:
     path: Path
     manifest: dict[str, Any]
+    built: bool = True  # False when an existing release was reused
+
+
+def existing_release(recipe: Recipe) -> JobResult | None:
+    """The release this recipe already built, if its content fields match (to publish it as it is)."""
+    path = release_dir(Path(recipe.output).expanduser(), recipe.version)
+    manifest_file = path / "manifest.json"
+    if not manifest_file.is_file():
+        return None
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    built_with = manifest.get("recipe", {})
+    if any(built_with.get(name) != value for name, value in recipe.content_fields().items()):
+        return None
+    return JobResult(path, manifest, built=False)
+
+
+def _first_record(release: Path) -> dict[str, Any] | None:
+    shards = sorted((release / CONFIG_DIRS["default"]).glob("*.parquet"))
+    if not shards:
+        return None
+    table = pq.ParquetFile(shards[0]).read_row_group(0) if pq.ParquetFile(shards[0]).num_row_groups else None
+    return table.slice(0, 1).to_pylist()[0] if table is not None and table.num_rows else None
+
+
+def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any = print) -> PublishPlan:
+    """Publish a built release to `recipe.repo_id`, with its card rendered for the Hub."""
+    if not recipe.repo_id:
+        raise RecipeError("--push and --dry-run need --repo-id ORG/NAME")
+    example = _first_record(result.path)
+    tag = tag_of(recipe.version)
+    return publish(
+        result.path,
+        recipe.version,
+        recipe.repo_id,
+        recipe.private,
+        dry_run,
+        lambda history: render_card(result.manifest, example, data_file_patterns(), load_path=recipe.repo_id or "",
+                                    revision=tag, history=history),
+        say,
+    )
 
 
 def _output_dir(recipe: Recipe) -> Path:
@@ -86,4 +130,5 @@ def run(recipe: Recipe, factory: ClientFactory | None = None, offline_demo: bool
     finally:
         cache.close()
     shutil.rmtree(workdir, ignore_errors=True)
-    return JobResult(path, manifest)
+    # The manifest as written, with the files it describes.
+    return JobResult(path, json.loads((path / "manifest.json").read_text(encoding="utf-8")))

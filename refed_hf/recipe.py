@@ -20,6 +20,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+CONTENT_FIELDS = ("seed", "seed_split", "teacher_model", "size", "random_seed", "version", "temperature",
+                  "top_p", "max_tokens", "structured_outputs", "max_reasks")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
@@ -57,6 +60,8 @@ class Recipe(BaseModel):
     max_retries: int = Field(8, ge=0, le=50)
     request_timeout: float = Field(120.0, gt=0)
     prices: Prices = Prices()
+    repo_id: str | None = None
+    private: bool = False
 
     @field_validator("version")
     @classmethod
@@ -64,6 +69,17 @@ class Recipe(BaseModel):
         if not SEMVER.match(value):
             raise ValueError("must be a semantic version X.Y.Z, e.g. 1.0.0")
         return value
+
+    @field_validator("repo_id")
+    @classmethod
+    def _repo_id(cls, value: str | None) -> str | None:
+        if value is not None and not REPO_ID.match(value):
+            raise ValueError("must be ORG/NAME, e.g. my-org/refed")
+        return value
+
+    def content_fields(self) -> dict[str, Any]:
+        """The fields that decide what a release holds (not where it goes or how fast it is built)."""
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}
 
     def public_dict(self) -> dict[str, Any]:
         """The recipe as written to the manifest and the card."""

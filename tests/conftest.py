@@ -7,12 +7,23 @@ any test module imports them.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# Every Hugging Face request goes to the Hub emulator on loopback, never to the network.
+HUB_PORT = _free_port()
 _HF_HOME = tempfile.mkdtemp(prefix="refed-tests-hf-")
 os.environ["HF_HOME"] = _HF_HOME
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{HUB_PORT}"
+os.environ["HF_HUB_OFFLINE"] = "0"
+os.environ["HF_DATASETS_OFFLINE"] = "0"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_XET"] = "1"
 for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY",
@@ -24,9 +35,18 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.fakes.hub import FakeHub  # noqa: E402
 from tests.fakes.teacher import FakeTeacher, TeacherFaults  # noqa: E402
 
 TEST_KEY = "sk-test-0123456789abcdef"
+HUB_TOKEN = "hf_test_abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture(scope="session")
+def hub() -> Iterator[FakeHub]:
+    emulator = FakeHub(tokens={HUB_TOKEN: "tester"}, port=HUB_PORT).start()
+    yield emulator
+    emulator.stop()
 
 
 @pytest.fixture
