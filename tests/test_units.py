@@ -136,3 +136,16 @@ def test_recipe_file_and_flags(tmp_path: Path) -> None:
     recipe = load_recipe(recipe_file, {"size": 40})
     assert (recipe.size, recipe.teacher_model, recipe.prices.prompt) == (40, "gpt-4o", 2.5)
     assert "api_key" not in str(recipe.public_dict()).lower()
+
+
+def test_large_tables_are_written_in_shards_that_load_back_in_order(tmp_path: Path) -> None:
+    import datasets
+
+    from refed_hf.release import _write_parquet
+
+    table = datasets.Dataset.from_dict({"text": [f"row {i} " + "x" * 200 for i in range(3000)]})
+    written = _write_parquet(table, tmp_path / "data", max_shard_bytes=table.data.nbytes // 4)
+    names = sorted(p.name for p in (tmp_path / "data").glob("*.parquet"))
+    assert written["shards"] == 5 and names[0] == "train-00000-of-00005.parquet" and len(names) == 5
+    loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "train-*.parquet"), split="train")
+    assert loaded["text"] == table["text"]
