@@ -40,8 +40,13 @@ def reference_id(instruction: str, response: str) -> str:
     return hashlib.sha256(f"{instruction}\x00{response}".encode("utf-8")).hexdigest()[:16]
 
 
+DEMO_SEED = "demo"
+DEMO_SEED_FILE = Path(__file__).resolve().parent.parent / "refed_hf" / "data" / "demo_seed.jsonl"
+
+
 def _read(source: str, split: str) -> datasets.Dataset:
-    path = Path(source).expanduser()
+    # `demo` is the reference set bundled with the package, usable from any directory.
+    path = DEMO_SEED_FILE if source == DEMO_SEED else Path(source).expanduser()
     try:
         if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
             loaded = datasets.load_from_disk(str(path))

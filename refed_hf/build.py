@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Any
 
@@ -46,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-reasks", type=int, help=f"re-asks when an answer does not validate (default {defaults.max_reasks})")
     p.add_argument("--max-retries", type=int, help=f"retries of a failed call (default {defaults.max_retries})")
     p.add_argument("--request-timeout", type=float, help=f"seconds per call (default {defaults.request_timeout})")
+    p.add_argument("--offline", action="store_true", default=None,
+                   help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network")
+    p.add_argument("--teacher-gguf", metavar="PATH", help="embedded local teacher serving this GGUF chat model")
     p.add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
     p.add_argument("--repo-id", metavar="ORG/NAME", help="Hub dataset repo to publish to (needed with --push)")
     p.add_argument("--private", action="store_true", default=None, help="create the repo private")
@@ -83,6 +87,10 @@ def _summary(result: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.offline:
+        # Read by huggingface_hub and datasets at import time: set before they are imported.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
     import datasets  # noqa: PLC0415 - after argument parsing, so --help stays fast
 
     from .job import existing_release, publish_release, run  # noqa: PLC0415

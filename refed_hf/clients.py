@@ -11,7 +11,7 @@ from .settings import azure_credentials, openai_credentials
 from .teacher import ClientFactory
 
 
-def client_factory(azure: bool, base_url: str | None, timeout: float) -> ClientFactory:
+def client_factory(azure: bool, base_url: str | None, timeout: float, api_key: str | None = None) -> ClientFactory:
     """A factory of async clients (one per event loop) for OpenAI, Azure OpenAI or a compatible server.
 
     Retries are the teacher's job (with tenacity), so the SDK's own are off.
@@ -25,6 +25,8 @@ def client_factory(azure: bool, base_url: str | None, timeout: float) -> ClientF
             max_retries=0,
             timeout=timeout,
         )
+    if api_key is not None and base_url is not None:  # a local server of our own: no credential needed
+        return lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
     creds = openai_credentials(base_url)
     return lambda: openai.AsyncOpenAI(
         api_key=creds.api_key, base_url=creds.base_url, max_retries=0, timeout=timeout

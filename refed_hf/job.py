@@ -12,7 +12,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from builder.pipeline import synthesize
-from builder.seed import load_seed
+import datasets
+
+from builder.seed import SeedReport, load_seed
 from dataset_card import render_card
 
 from .accounting import Ledger
@@ -20,6 +22,7 @@ from .cache import ResponseCache
 from .clients import client_factory, endpoint_name, preflight
 from .errors import RecipeError
 from .limiter import CallLimiter
+from .local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 from .manifest import make_manifest
 from .recipe import Recipe
 from .publish import PublishPlan, publish, tag_of
@@ -100,25 +103,42 @@ def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, *
     )
 
 
-def run(recipe: Recipe, factory: ClientFactory | None = None, offline_demo: bool = False, **teacher_options: Any) -> JobResult:
+def run(recipe: Recipe) -> JobResult:
     """Build the release the recipe describes; every check that can fail does so before a paid call."""
     started = time.monotonic()
-    if factory is None:
-        factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-        preflight_target = endpoint_name(recipe.azure, recipe.base_url)
-    else:
-        preflight_target = "(given client)"
+    if recipe.local:
+        model = check_gguf(recipe.teacher_gguf) if recipe.teacher_gguf else bundled_model()
+        check_runtime()
+        seed, seed_report = load_seed(recipe.seed, recipe.seed_split)
+        output = _output_dir(recipe)
+        with local_teacher(LocalServer(model, recipe.local_context, recipe.local_parallel)) as base_url:
+            factory = client_factory(False, base_url, recipe.request_timeout, api_key="local")
+            preflight(factory, base_url)
+            return _build(recipe, factory, seed, seed_report, output, started, schema_transform=cap_schema)
+    factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
     seed, seed_report = load_seed(recipe.seed, recipe.seed_split)
     output = _output_dir(recipe)
-    preflight(factory, preflight_target)
+    preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
+    return _build(recipe, factory, seed, seed_report, output, started)
 
+
+def _build(
+    recipe: Recipe,
+    factory: ClientFactory,
+    seed: datasets.Dataset,
+    seed_report: SeedReport,
+    output: Path,
+    started: float,
+    **teacher_options: Any,
+) -> JobResult:
     cache = ResponseCache(output / CACHE_FILE)
     workdir = output / f".work-v{recipe.version}"
     try:
         teacher = make_teacher(recipe, cache, factory, **teacher_options)
         synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
         statistics = record_statistics(synthesis.records)
-        manifest = make_manifest(recipe, seed_report, synthesis, teacher.ledger, statistics, started, offline_demo)
+        manifest = make_manifest(recipe, seed_report, synthesis, teacher.ledger, statistics, started,
+                                 offline_demo=recipe.offline and not recipe.teacher_gguf)
         example = synthesis.records[0] if len(synthesis.records) else None
         path = write_release(
             output,

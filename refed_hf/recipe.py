@@ -62,6 +62,15 @@ class Recipe(BaseModel):
     prices: Prices = Prices()
     repo_id: str | None = None
     private: bool = False
+    offline: bool = False
+    teacher_gguf: str | None = None
+    local_context: int = Field(16384, ge=1024)
+    local_parallel: int = Field(4, ge=1, le=64)
+
+    @property
+    def local(self) -> bool:
+        """The teacher is the embedded llama.cpp server (--offline or --teacher-gguf)."""
+        return self.offline or self.teacher_gguf is not None
 
     @field_validator("version")
     @classmethod
@@ -96,6 +105,12 @@ def _describe(error: ValidationError, origin: str) -> str:
     return f"bad recipe field '{field}' in {origin}: {first['msg']} (fix it there or pass {flag})"
 
 
+# What --offline changes unless the recipe or a flag says otherwise: the bundled seed, a size that
+# builds in minutes on two CPU cores, and a short answer budget for a small model.
+OFFLINE_DEFAULTS: dict[str, Any] = {"seed": "demo", "size": 8, "max_tokens": 1024, "max_reasks": 3,
+                                    "teacher_model": "SmolLM2-135M-Instruct"}
+
+
 def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:
     """The recipe from a TOML file (if any) with `overrides` (the flags that were given) on top."""
     data: dict[str, Any] = {}
@@ -111,10 +126,18 @@ def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:
         data = {key.replace("-", "_"): value for key, value in data.items()}
         origin = str(file)
     try:
-        recipe = Recipe.model_validate(data)
+        Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeError(_describe(exc, origin)) from None
+    merged = {**data, **overrides}
+    defaults: dict[str, Any] = dict(OFFLINE_DEFAULTS) if merged.get("offline") else {}
+    if merged.get("offline") or merged.get("teacher_gguf"):
+        # A local teacher: as many calls as the server has slots, at no cost per token.
+        defaults.update(concurrency=merged.get("local_parallel", 4), prices={"prompt": 0.0, "completion": 0.0})
+        if merged.get("teacher_gguf"):
+            defaults["teacher_model"] = Path(str(merged["teacher_gguf"])).stem
+    merged = {**defaults, **merged}
     try:
-        return recipe.model_copy(update={}) if not overrides else Recipe.model_validate({**data, **overrides})
+        return Recipe.model_validate(merged)
     except ValidationError as exc:
         raise RecipeError(_describe(exc, "the command line")) from None
