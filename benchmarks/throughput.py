@@ -71,13 +71,19 @@ def run(name: str, references: int, size: int, latency: float, cap: int | None, 
             for attempt in range(2 if rerun else 1):
                 before = fake.log.requests
                 start = time.monotonic()
-                done = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True)
-                walls.append(time.monotonic() - start)
-                if done.returncode != 0:
-                    raise SystemExit(f"{name}: build failed:\n{done.stderr[-3000:]}")
+                with tempfile.TemporaryFile("w+") as errors:
+                    child = subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+                    # wait4 gives this child's own peak RSS and CPU time, start-up and writing included.
+                    _, status, usage = os.wait4(child.pid, 0)
+                    walls.append(time.monotonic() - start)
+                    child.returncode = os.waitstatus_to_exitcode(status)
+                    if child.returncode != 0:
+                        errors.seek(0)
+                        raise SystemExit(f"{name}: build failed:\n{errors.read()[-3000:]}")
                 manifest = json.loads((work / "out" / "v0.1.0" / "manifest.json").read_text())
                 _report(name if attempt == 0 else f"{name} (rerun)", manifest, walls[-1], fake.log.requests - before,
-                        references, size, latency, cap or concurrency, max_rpm, max_tpm)
+                        references, size, latency, cap or concurrency, max_rpm, max_tpm,
+                        peak_rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
                 if max_rpm:
                     print(f"{name}: most requests started in any 60 s = {fake.most_in_window(60)} (limit {max_rpm})")
                 if max_tpm:
@@ -89,7 +95,7 @@ def run(name: str, references: int, size: int, latency: float, cap: int | None, 
 
 
 def _report(name: str, m: dict, wall: float, requests: int, references: int, size: int, latency: float,
-            limit: int, max_rpm: int | None, max_tpm: int | None) -> None:
+            limit: int, max_rpm: int | None, max_tpm: int | None, peak_rss_mib: float, cpu_s: float) -> None:
     calls = minimum_calls(references, size)
     ideal = max(4 * latency, calls * latency / limit)
     if max_rpm:
@@ -100,13 +106,13 @@ def _report(name: str, m: dict, wall: float, requests: int, references: int, siz
     by_stage = m["teacher"]["this_run"]["by_stage"]
     answers = m["teacher"]["this_run"]["answers"]
     stage_calls = " ".join(f"{s}={c['answers']}" for s, c in by_stage.items())
-    cpu_per_call = m["cpu_time_s"] / max(1, answers + m["teacher"]["this_run"]["cache_hits"]) * 1000
+    cpu_per_call = cpu_s / max(1, answers + m["teacher"]["this_run"]["cache_hits"]) * 1000
     efficiency = f"{ideal / wall:.3f}" if ideal > 0 else "n/a"
     print(
         f"{name}: records={m['records']} wall={wall:.2f}s calls={answers} ({stage_calls}) requests={requests} "
         f"429s={m['teacher']['this_run']['rate_limited']} ({m['teacher']['this_run']['rate_limited'] / max(1, answers):.1%}) "
-        f"ideal={ideal:.2f}s efficiency={efficiency} peak_rss={m['peak_rss_mib']:.0f}MiB "
-        f"cpu={m['cpu_time_s']:.1f}s ({cpu_per_call:.2f} ms/call)",
+        f"ideal={ideal:.2f}s efficiency={efficiency} peak_rss={peak_rss_mib:.0f}MiB "
+        f"cpu={cpu_s:.1f}s ({cpu_per_call:.2f} ms/call)",
         flush=True,
     )
 
@@ -117,7 +123,7 @@ def main() -> None:
     parser.add_argument("--references", type=int, default=200)
     parser.add_argument("--size", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--cap", type=int, default=64)
+    parser.add_argument("--cap", type=int, default=64, help="server-side concurrency cap (0: none)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-rpm", type=int)
     parser.add_argument("--max-tpm", type=int)
@@ -129,6 +135,7 @@ def main() -> None:
             run(name, **PRESETS[name])
         return
     options = {k: v for k, v in vars(args).items() if k != "preset"}
+    options["cap"] = args.cap or None
     run("custom", **options)
 
 

@@ -53,18 +53,31 @@ class ReferenceFlow:
     `inspect.iscoroutinefunction`, which is false for a callable object.
     """
 
-    def __init__(self, teacher: Teacher, tally: StageTally) -> None:
+    def __init__(self, teacher: Teacher, tally: StageTally, references_in_flight: int = 64) -> None:
         self.teacher = teacher
         self.tally = tally
         self.records_made = 0
         self.count_feedback = True
+        self.references_in_flight = references_in_flight
+        self._admission: asyncio.Semaphore | None = None
+        self._admission_loop: asyncio.AbstractEventLoop | None = None
+
+    def _admit(self) -> asyncio.Semaphore:
+        # datasets starts up to a thousand batches at once; admitting only enough references to keep
+        # the teacher busy bounds memory (pending requests and records) whatever the size of the build.
+        loop = asyncio.get_running_loop()
+        if self._admission is None or self._admission_loop is not loop:
+            self._admission = asyncio.Semaphore(self.references_in_flight)
+            self._admission_loop = loop
+        return self._admission
 
     async def run(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         refs = [
             Reference(rid, instruction, response)
             for rid, instruction, response in zip(batch["reference_id"], batch["instruction"], batch["response"])
         ]
-        results = await asyncio.gather(*(self._reference(ref, quota) for ref, quota in zip(refs, batch["quota"])))
+        async with self._admit():
+            results = await asyncio.gather(*(self._reference(ref, quota) for ref, quota in zip(refs, batch["quota"])))
         columns: dict[str, list[Any]] = {name: [] for name in FLOW_FEATURES}
         for ref, (rlf, records) in zip(refs, results):
             columns["reference_id"].append(ref.reference_id)

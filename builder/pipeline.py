@@ -63,7 +63,9 @@ def synthesize(seed: datasets.Dataset, teacher: Teacher, size: int, random_seed:
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
     tally = StageTally()
-    flow = ReferenceFlow(teacher, tally)
+    # Each reference in flight offers about ten calls at once: as many references as calls keeps
+    # the teacher at its limit with room to spare.
+    flow = ReferenceFlow(teacher, tally, references_in_flight=max(16, teacher.limiter.max_concurrency))
 
     # Round 1: every reference gets its feedback; the first ones in the drawn order also give records.
     planned = quotas(size, len(ordered))

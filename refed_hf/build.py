@@ -69,7 +69,8 @@ def _summary(result: Any) -> str:
     m = result.manifest
     run = m["teacher"]["this_run"]
     failures = ", ".join(f"{stage}/{why}: {n}" for stage, c in m["stages"].items() for why, n in c["failed"].items()) or "none"
-    shortfall = f" ({m['shortfall']} short of {m['wanted']}: the seed has no more usable references)" if m["shortfall"] else ""
+    shortfall = (f" ({m['shortfall']} short of {m['wanted']}: every usable reference of the seed was used)"
+                 if m["shortfall"] else "")
     return "\n".join(
         [
             f"records:      {m['records']}{shortfall}",
@@ -106,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         # A release already built from this recipe is published as it is: no key, no teacher call.
         result = (existing_release(recipe) if publishing else None) or run(recipe)
         print(_summary(result) if result.built else f"release:      {result.path} (already built)")
+        if result.built and result.manifest["records"] == 0:
+            print("error: no record was made: every item failed (see failures above); answers paid for are cached",
+                  file=sys.stderr)
+            return 1
         if publishing:
             publish_release(result, recipe, dry_run=args.dry_run)
     except RefedError as exc:
