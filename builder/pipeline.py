@@ -32,6 +32,11 @@ class Synthesis:
         return self.wanted - len(self.records)
 
 
+# A reference row carries up to 20 records: write and explode them a few references at a time,
+# so the buffers stay small whatever the size of the build (datasets' default is 1000 rows).
+REFERENCES_PER_WRITE = 32
+
+
 def _with_quotas(refs: datasets.Dataset, planned: list[int]) -> datasets.Dataset:
     quota = planned + [0] * (len(refs) - len(planned))
     return refs.add_column("quota", quota, feature=datasets.Value("int64"))
@@ -49,6 +54,7 @@ def _map_round(refs: datasets.Dataset, flow: ReferenceFlow, workdir: Path, round
         flow.run,
         batched=True,
         batch_size=1,
+        writer_batch_size=REFERENCES_PER_WRITE,
         features=FLOW_FEATURES,
         remove_columns=["quota"],
         cache_file_name=str(workdir / f"round-{round_no}.arrow"),
@@ -87,6 +93,7 @@ def synthesize(seed: datasets.Dataset, teacher: Teacher, size: int, random_seed:
             flowed.map(
                 explode_records,
                 batched=True,
+                batch_size=REFERENCES_PER_WRITE,
                 remove_columns=flowed.column_names,
                 features=RECORD_FEATURES,
                 cache_file_name=str(workdir / f"records-{i}.arrow"),
