@@ -43,7 +43,7 @@ PRESETS = {
     "overhead": dict(references=200, size=2000, latency=0.0, cap=None, concurrency=64),
     "memory-10k": dict(references=600, size=10000, latency=0.0, cap=None, concurrency=64, words=4),
     "memory-100k": dict(references=6000, size=100000, latency=0.0, cap=None, concurrency=64, words=4),
-    "resume-10k": dict(references=600, size=10000, latency=0.5, cap=None, concurrency=512, rerun=True),
+    "resume-10k": dict(references=600, size=10000, latency=0.5, cap=None, concurrency=64, rerun=True),
 }
 
 

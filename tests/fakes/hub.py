@@ -173,6 +173,13 @@ class FakeHub:
             return _error(404, f"Repository {repo_id} not found", "RepoNotFound")
         return repo
 
+    def _commit_at(self, request: Request, repo_id: str, revision: str) -> Commit | Response:
+        found = self._readable(request, repo_id)
+        if isinstance(found, Response):
+            return found
+        commit = found.resolve(revision)
+        return commit if commit is not None else _error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+
     async def _whoami(self, request: Request) -> Response:
         user = self._user(request)
         if user is None:
@@ -347,12 +354,9 @@ class FakeHub:
         return list(entries.values())
 
     async def _tree(self, request: Request, repo: str, rev: str, path: str | None = None) -> Response:
-        found = self._readable(request, repo)
-        if isinstance(found, Response):
-            return found
-        commit = found.resolve(rev)
-        if commit is None:
-            return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        commit = self._commit_at(request, repo, rev)
+        if isinstance(commit, Response):
+            return commit
         query = parse_qs(request.query)
         recursive = query.get("recursive", ["false"])[0].lower() in ("1", "true")
         listing = self._listing(commit, unquote(path or ""), recursive)
@@ -361,12 +365,9 @@ class FakeHub:
         return Response.of_json(listing)
 
     async def _paths_info(self, request: Request, repo: str, rev: str) -> Response:
-        found = self._readable(request, repo)
-        if isinstance(found, Response):
-            return found
-        commit = found.resolve(rev)
-        if commit is None:
-            return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        commit = self._commit_at(request, repo, rev)
+        if isinstance(commit, Response):
+            return commit
         form = parse_qs(request.body.decode())
         paths = form.get("paths", [])
         if not paths and request.headers.get("content-type", "").startswith("application/json"):
@@ -380,12 +381,9 @@ class FakeHub:
         return Response.of_json(out)
 
     async def _resolve(self, request: Request, repo: str, rev: str, path: str) -> Response:
-        found = self._readable(request, repo)
-        if isinstance(found, Response):
-            return found
-        commit = found.resolve(rev)
-        if commit is None:
-            return _error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+        commit = self._commit_at(request, repo, rev)
+        if isinstance(commit, Response):
+            return commit
         stored = commit.files.get(unquote(path))
         if stored is None:
             return _error(404, f"Entry not found: {path}", "EntryNotFound")
