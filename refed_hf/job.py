@@ -96,7 +96,7 @@ def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, *
         cache=cache,
         limiter=CallLimiter(recipe.concurrency, recipe.max_rpm, recipe.max_tpm),
         ledger=Ledger(),
-        sampling=Sampling(recipe.temperature, recipe.top_p, recipe.max_tokens),
+        sampling=Sampling(recipe.temperature, recipe.top_p, recipe.max_tokens, recipe.random_seed),
         structured_outputs=recipe.structured_outputs,
         max_reasks=recipe.max_reasks,
         max_retries=recipe.max_retries,

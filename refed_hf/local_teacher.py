@@ -123,13 +123,15 @@ def local_teacher(server: LocalServer) -> Iterator[str]:
             child.wait()
 
 
-# Bounds for a small model, by field name; other strings and lists get the defaults.
-_TEXT_LIMITS = {"response": 1200, "improved_response": 1200, "rationale": 400}
+# Bounds for a small model, by field name; other strings and lists get the defaults. The largest
+# answer they allow (an improvement: about 2,600 characters, some 700 tokens) must fit in the
+# offline max_tokens, or a model that writes to the bounds is cut off and asked again for nothing.
+_TEXT_LIMITS = {"response": 900, "improved_response": 900, "rationale": 300}
 _LIST_LIMITS = {"instructions": (10, 10)}
-_ITEM_LIMITS = {"instructions": 300}
+_ITEM_LIMITS = {"instructions": 200}
 DEFAULT_TEXT_LIMIT = 300
-DEFAULT_ITEM_LIMIT = 160
-DEFAULT_LIST_LIMITS = (1, 4)
+DEFAULT_ITEM_LIMIT = 120
+DEFAULT_LIST_LIMITS = (1, 3)
 
 
 def cap_schema(schema: dict[str, Any]) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def _describe(error: ValidationError, origin: str) -> str:
 
 # What --offline changes unless the recipe or a flag says otherwise: the bundled seed, a size that
 # builds in minutes on two CPU cores, and a short answer budget for a small model.
-OFFLINE_DEFAULTS: dict[str, Any] = {"seed": "demo", "size": 8, "max_tokens": 1024, "max_reasks": 3,
+OFFLINE_DEFAULTS: dict[str, Any] = {"seed": "demo", "size": 8, "max_tokens": 1536, "max_reasks": 2,
                                     "teacher_model": "SmolLM2-135M-Instruct"}
 
 

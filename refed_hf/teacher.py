@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hashlib
 import json
 import random
 import time
@@ -41,6 +42,7 @@ class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 4096
+    random_seed: int | None = None  # each request's `seed` derives from it and the sample's identity
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ class Teacher:
         if client is not None and loop is not None and not loop.is_closed() and not loop.is_running():
             loop.run_until_complete(client.close())
 
-    def request_body(self, messages: Messages, schema: type[BaseModel]) -> dict[str, Any]:
+    def request_body(self, messages: Messages, schema: type[BaseModel], identity: str = "") -> dict[str, Any]:
         """The chat-completions request, exactly as sent (and hashed for the cache)."""
         body: dict[str, Any] = {
             "model": self.model,
@@ -198,6 +200,11 @@ class Teacher:
             "top_p": self.sampling.top_p,
             "max_tokens": self.sampling.max_tokens,
         }
+        if self.sampling.random_seed is not None:
+            # Servers that honour `seed` (llama.cpp, vLLM; OpenAI on a best-effort basis) then give
+            # the same answer to the same sample, so a build is reproducible from --random-seed.
+            digest = hashlib.sha256(f"{self.sampling.random_seed}:{identity}".encode()).hexdigest()
+            body["seed"] = int(digest[:8], 16)
         json_schema = self._schema(schema)
         if self.structured_outputs:
             body["response_format"] = {
@@ -221,7 +228,7 @@ class Teacher:
         """
         counts = self.ledger.stage(stage)
         for attempt in range(self.max_reasks + 1):
-            body = self.request_body(messages, schema)
+            body = self.request_body(messages, schema, identity)
             key = request_key({"request": body, "identity": identity})
             answer = self.cache.get(key)
             if answer is not None:

@@ -49,7 +49,7 @@ def test_bundled_seed_is_varied_and_usable() -> None:
 
 
 def test_offline_build_with_the_real_small_model(tmp_path: Path) -> None:
-    seed = _demo_slice(tmp_path, rows=3)
+    seed = _demo_slice(tmp_path, rows=5)
     proc = build_process({"OPENAI_API_KEY": ""}, tmp_path, "--offline", "--seed", str(seed), "--size", "3",
                          "--output", "out")
     out, err = proc.communicate(timeout=600)

@@ -149,3 +149,15 @@ def test_large_tables_are_written_in_shards_that_load_back_in_order(tmp_path: Pa
     assert written["shards"] == 5 and names[0] == "train-00000-of-00005.parquet" and len(names) == 5
     loaded = datasets.load_dataset("parquet", data_files=str(tmp_path / "data" / "train-*.parquet"), split="train")
     assert loaded["text"] == table["text"]
+
+
+def test_capped_schemas_bound_every_string_and_list() -> None:
+    from refed_hf.local_teacher import cap_schema
+
+    capped = cap_schema(teacher_schema(Improvement))
+    analysis = capped["properties"]["analysis"]["properties"]
+    assert capped["properties"]["improved_response"]["maxLength"] == 900
+    assert all(p["maxItems"] == 3 and p["items"]["maxLength"] == 120 for p in analysis.values())
+    instructions = cap_schema(teacher_schema(GeneratedInstructions))["properties"]["instructions"]
+    assert (instructions["minItems"], instructions["maxItems"]) == (10, 10)
+    assert "maxLength" not in str(teacher_schema(Improvement))  # remote teachers get the plain schema
