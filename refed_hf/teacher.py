@@ -57,15 +57,7 @@ class Answered(Generic[T]):
     value: T
 
 
-class PermanentFailure(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def _failure_reason(exc: BaseException) -> str:
-    if isinstance(exc, PermanentFailure):
-        return exc.reason
     if isinstance(exc, openai.APIStatusError):
         if _is_content_filter(exc):
             return "content_filter"
