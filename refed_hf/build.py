@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from .errors import RecipeError, RefedError
+from .errors import RefedError
 from .recipe import Recipe, load_recipe
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     import datasets  # noqa: PLC0415 - after argument parsing, so --help stays fast
 
-    from .job import existing_release, publish_release, run  # noqa: PLC0415
+    from .job import existing_release, publish_release, require_repo_id, run  # noqa: PLC0415
 
     datasets.logging.set_verbosity_error()
     if args.quiet:
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recipe = load_recipe(args.recipe, _overrides(args))
         publishing = args.push or args.dry_run
-        if publishing and not recipe.repo_id:
-            raise RecipeError("--push and --dry-run need --repo-id ORG/NAME (or repo_id in the recipe)")
+        if publishing:
+            require_repo_id(recipe)  # before building, not after
         # A release already built from this recipe is published as it is: no key, no teacher call.
         result = (existing_release(recipe) if publishing else None) or run(recipe)
         print(_summary(result) if result.built else f"release:      {result.path} (already built)")

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from builder.pipeline import synthesize
-import datasets
-
 from builder.seed import SeedReport, load_seed
 from dataset_card import render_card
 
@@ -58,23 +57,31 @@ def _first_record(release: Path) -> dict[str, Any] | None:
     shards = sorted((release / CONFIG_DIRS["default"]).glob("*.parquet"))
     if not shards:
         return None
-    table = pq.ParquetFile(shards[0]).read_row_group(0) if pq.ParquetFile(shards[0]).num_row_groups else None
-    return table.slice(0, 1).to_pylist()[0] if table is not None and table.num_rows else None
+    first = pq.ParquetFile(shards[0])
+    if not first.num_row_groups:
+        return None
+    table = first.read_row_group(0)
+    return table.slice(0, 1).to_pylist()[0] if table.num_rows else None
+
+
+def require_repo_id(recipe: Recipe) -> str:
+    if not recipe.repo_id:
+        raise RecipeError("--push and --dry-run need --repo-id ORG/NAME (or repo_id in the recipe)")
+    return recipe.repo_id
 
 
 def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any = print) -> PublishPlan:
     """Publish a built release to `recipe.repo_id`, with its card rendered for the Hub."""
-    if not recipe.repo_id:
-        raise RecipeError("--push and --dry-run need --repo-id ORG/NAME")
+    repo_id = require_repo_id(recipe)
     example = _first_record(result.path)
     tag = tag_of(recipe.version)
     return publish(
         result.path,
         recipe.version,
-        recipe.repo_id,
+        repo_id,
         recipe.private,
         dry_run,
-        lambda history: render_card(result.manifest, example, data_file_patterns(), load_path=recipe.repo_id or "",
+        lambda history: render_card(result.manifest, example, data_file_patterns(), load_path=repo_id,
                                     revision=tag, history=history),
         say,
     )

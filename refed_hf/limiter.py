@@ -66,7 +66,6 @@ class CallLimiter:
         self.window = float(min(max_concurrency, initial_window))
         self.slow_start = True
         self.in_flight = 0
-        self.rate_limited = 0
         self._rpm = TokenBucket(max_rpm) if max_rpm else None
         self._tpm = TokenBucket(max_tpm) if max_tpm else None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,7 +164,6 @@ class CallLimiter:
         The rejected calls of one burst come back one by one, each lowering the in-flight count, so
         following it down lands the window on what the server really accepts.
         """
-        self.rate_limited += 1
         self.slow_start = False
         self._successes_since_growth = 0
         self.window = max(1.0, min(self.window, float(self.in_flight - 1)))
