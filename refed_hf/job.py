@@ -17,18 +17,18 @@ from builder.pipeline import synthesize
 from builder.seed import SeedReport, load_seed
 from dataset_card import render_card
 
-from .accounting import Ledger
-from .cache import ResponseCache
-from .clients import client_factory, endpoint_name, preflight
 from .errors import RecipeError
-from .limiter import CallLimiter
-from .local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
-from .manifest import make_manifest
 from .recipe import Recipe
-from .publish import PublishPlan, publish, tag_of
-from .release import CONFIG_DIRS, data_file_patterns, release_dir, write_release
-from .statistics import record_statistics
+from .release.manifest import make_manifest
+from .release.publish import PublishPlan, publish, tag_of
+from .release.statistics import record_statistics
+from .release.writer import CONFIG_DIRS, data_file_patterns, release_dir, write_release
 from .teacher import ClientFactory, Sampling, Teacher
+from .teacher.accounting import Ledger
+from .teacher.cache import ResponseCache
+from .teacher.endpoints import client_factory, endpoint_name, preflight
+from .teacher.limiter import CallLimiter
+from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 
 CACHE_FILE = "cache.sqlite"
 

@@ -10,7 +10,7 @@ import pytest
 
 from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
 from refed_hf.recipe import Prices
-from refed_hf.accounting import estimate_cost
+from refed_hf.teacher.accounting import estimate_cost
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows, write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults

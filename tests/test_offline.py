@@ -27,7 +27,7 @@ def _local_servers(parent: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"refed_hf.local_server" in cmdline and str(parent).encode() in cmdline:
+        if b"refed_hf.teacher.local_server" in cmdline and str(parent).encode() in cmdline:
             state = (entry / "stat").read_text().split()[2]
             if state != "Z":
                 found.append(int(entry.name))

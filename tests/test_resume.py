@@ -8,7 +8,7 @@ from pathlib import Path
 
 import datasets
 
-from refed_hf.cache import ResponseCache
+from refed_hf.teacher.cache import ResponseCache
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults

@@ -10,13 +10,13 @@ import openai
 import pytest
 
 from builder.plan import quotas, reference_order, split_quota
-from refed_hf.accounting import estimate_cost
-from refed_hf.answers import InvalidAnswer, parse_answer
+from refed_hf.teacher.accounting import estimate_cost
+from refed_hf.teacher.answers import InvalidAnswer, parse_answer
 from refed_hf.features import teacher_schema
-from refed_hf.limiter import CallLimiter
+from refed_hf.teacher.limiter import CallLimiter
 from refed_hf.recipe import Prices, load_recipe
 from refed_hf.schemas import GeneratedInstructions, Improvement
-from refed_hf.teacher import _Backoff, _retryable, _server_delay
+from refed_hf.teacher.client import _Backoff, _retryable, _server_delay
 
 
 def test_cost_is_tokens_times_price_per_million() -> None:
@@ -141,7 +141,7 @@ def test_recipe_file_and_flags(tmp_path: Path) -> None:
 def test_large_tables_are_written_in_shards_that_load_back_in_order(tmp_path: Path) -> None:
     import datasets
 
-    from refed_hf.release import _write_parquet
+    from refed_hf.release.writer import _write_parquet
 
     table = datasets.Dataset.from_dict({"text": [f"row {i} " + "x" * 200 for i in range(3000)]})
     written = _write_parquet(table, tmp_path / "data", max_shard_bytes=table.data.nbytes // 4)
@@ -152,7 +152,7 @@ def test_large_tables_are_written_in_shards_that_load_back_in_order(tmp_path: Pa
 
 
 def test_capped_schemas_bound_every_string_and_list() -> None:
-    from refed_hf.local_teacher import cap_schema
+    from refed_hf.teacher.local_teacher import cap_schema
 
     capped = cap_schema(teacher_schema(Improvement))
     analysis = capped["properties"]["analysis"]["properties"]

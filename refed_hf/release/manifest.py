@@ -14,10 +14,10 @@ from builder.pipeline import Synthesis
 from builder.seed import SeedReport
 from builder.stages import STAGES
 
-from . import __version__
-from .accounting import Ledger, estimate_cost
-from .prompts import PROMPT_SET_VERSION, prompt_set_hash
-from .recipe import Recipe
+from .. import __version__
+from ..teacher.accounting import Ledger, estimate_cost
+from ..prompts import PROMPT_SET_VERSION, prompt_set_hash
+from ..recipe import Recipe
 
 LIBRARIES = ("datasets", "huggingface_hub", "openai", "pydantic", "tenacity", "pyarrow")
 

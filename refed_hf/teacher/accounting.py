@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .recipe import Prices
+from ..recipe import Prices
 
 
 def estimate_cost(prompt_tokens: int, completion_tokens: int, prices: Prices) -> float:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from .errors import CredentialError, PublishError
+from ..errors import CredentialError, PublishError
 
 DATA_PREFIX = "data/"
 

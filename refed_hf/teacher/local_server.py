@@ -1,6 +1,6 @@
 """The child process that serves a GGUF model with llama.cpp (xllamacpp) on 127.0.0.1.
 
-Started by `refed_hf.local_teacher`; prints its base URL on the first line of stdout, then serves
+Started by `refed_hf.teacher.local_teacher`; prints its base URL on the first line of stdout, then serves
 until SIGTERM. On Linux it asks the kernel to send it SIGTERM when its parent dies, so it never
 outlives the build, even one killed with SIGKILL.
 """

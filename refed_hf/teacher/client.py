@@ -26,9 +26,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from .accounting import CallCounts, Ledger
 from .answers import InvalidAnswer, parse_answer
 from .cache import CachedAnswer, ResponseCache, request_key
-from .features import teacher_schema
+from ..features import teacher_schema
 from .limiter import CallLimiter
-from .prompts import Messages, reask_messages
+from ..prompts import Messages, reask_messages
 
 T = TypeVar("T", bound=BaseModel)
 
