@@ -16,6 +16,7 @@ from refed_hf.teacher import Teacher
 
 from .flow import FLOW_FEATURES, ReferenceFlow, StageTally, explode_records
 from .plan import quotas, reference_order
+from .stages import STAGES
 
 
 @dataclass
@@ -30,6 +31,15 @@ class Synthesis:
     @property
     def shortfall(self) -> int:
         return self.wanted - len(self.records)
+
+    def outcome(self) -> dict[str, int]:
+        """The counts a release manifest records, as plain values."""
+        return {"records": len(self.records), "wanted": self.wanted, "shortfall": self.shortfall,
+                "feedback_rows": len(self.feedback), "references_used": self.references_used, "rounds": self.rounds}
+
+    def stage_items(self) -> dict[str, tuple[int, int]]:
+        """Items into and out of each stage, in the method's order."""
+        return {stage: (self.tally.items_in[stage], self.tally.items_out[stage]) for stage in STAGES}
 
 
 # A reference row carries up to 20 records: write and explode them a few references at a time,

@@ -149,7 +149,8 @@ def _build(
         teacher = make_teacher(recipe, cache, factory, **teacher_options)
         synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
         statistics = record_statistics(synthesis.records)
-        manifest = make_manifest(recipe, seed_report, synthesis, teacher.ledger, statistics, started,
+        manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
+                                 teacher.ledger, statistics, started,
                                  offline_demo=recipe.offline and not recipe.teacher_gguf)
         example = synthesis.records[0] if len(synthesis.records) else None
         path = write_release(

@@ -10,10 +10,6 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
-from builder.pipeline import Synthesis
-from builder.seed import SeedReport
-from builder.stages import STAGES
-
 from .. import __version__
 from ..teacher.accounting import Ledger, estimate_cost
 from ..prompts import PROMPT_SET_VERSION, prompt_set_hash
@@ -39,13 +35,16 @@ def _peak_rss_bytes() -> int:
 
 def make_manifest(
     recipe: Recipe,
-    seed: SeedReport,
-    synthesis: Synthesis,
+    seed: dict[str, Any],
+    outcome: dict[str, int],
+    stage_items: dict[str, tuple[int, int]],
     ledger: Ledger,
     statistics: dict[str, Any],
     started: float,
     offline_demo: bool = False,
 ) -> dict[str, Any]:
+    """The manifest from plain values: the seed report, the synthesis outcome (records, wanted,
+    shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order."""
     total = ledger.total()
     prices = recipe.prices
     return {
@@ -54,20 +53,15 @@ def make_manifest(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "offline_demo": offline_demo,
         "recipe": recipe.public_dict(),
-        "seed": seed.as_dict(),
-        "records": len(synthesis.records),
-        "wanted": synthesis.wanted,
-        "shortfall": synthesis.shortfall,
-        "feedback_rows": len(synthesis.feedback),
-        "references_used": synthesis.references_used,
-        "rounds": synthesis.rounds,
+        "seed": seed,
+        **{name: outcome[name] for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "rounds")},
         "stages": {
             stage: {
-                "in": synthesis.tally.items_in[stage],
-                "out": synthesis.tally.items_out[stage],
+                "in": items_in,
+                "out": items_out,
                 "failed": dict(sorted(ledger.stage(stage).failures.items())),
             }
-            for stage in STAGES
+            for stage, (items_in, items_out) in stage_items.items()
         },
         "teacher": {
             "model": recipe.teacher_model,
