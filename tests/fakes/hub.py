@@ -67,6 +67,7 @@ class Repo:
     tags: dict[str, str] = field(default_factory=dict)
     gated: str | bool = False  # "auto" or "manual" when gated, as the Hub reports it
     accepted: set[str] | None = None  # users who accepted a gated repo's terms (None: every user)
+    readers: set[str] | None = None  # users who can see a private repo (None: every user)
 
     def resolve(self, revision: str) -> Commit | None:
         revision = unquote(revision)
@@ -152,11 +153,11 @@ class FakeHub:
     # --- seeding repos for tests (as if someone had pushed them) ---
 
     def add_repo(self, repo_id: str, files: dict[str, bytes], gated: str | bool = False, private: bool = False,
-                 accepted: set[str] | None = None) -> str:
+                 accepted: set[str] | None = None, readers: set[str] | None = None) -> str:
         """A dataset repo with one commit holding `files`; returns that commit's sha."""
 
         async def add() -> str:
-            repo = Repo(repo_id, private, gated=gated, accepted=accepted)
+            repo = Repo(repo_id, private, gated=gated, accepted=accepted, readers=readers)
             self.repos[repo_id] = repo
             return self._add_commit(repo, files, "initial commit")
 
@@ -202,7 +203,8 @@ class FakeHub:
 
     def _readable(self, request: Request, repo_id: str) -> Repo | Response:
         repo = self.repos.get(unquote(repo_id))
-        if repo is None or (repo.private and self._user(request) is None):
+        user = self._user(request)
+        if repo is None or (repo.private and (user is None or (repo.readers is not None and user not in repo.readers))):
             return _error(404, f"Repository {repo_id} not found", "RepoNotFound")
         return repo
 
