@@ -9,11 +9,11 @@ fail that the user can fix ends in one line naming the problem and the fix.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
 import datasets
-import httpx2  # huggingface_hub 2.x transport: its connection errors mean "the Hub is unreachable"
 from huggingface_hub import HfApi, constants, hf_hub_url
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -30,8 +30,23 @@ from .seed_files import builder_of, read_split, split_files
 log = logging.getLogger(__name__)
 
 CARD_FILES = {"README.md", ".gitattributes"}
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures of whichever HTTP library this huggingface_hub sends with (httpx2 in 2.x,
+    httpx in 1.x, requests before): no new dependency, whatever the version installed."""
+    found: list[type[BaseException]] = [OfflineModeIsEnabled, ConnectionError, TimeoutError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
+                         ("requests", "ConnectionError"), ("requests", "Timeout")):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 # No connection at all: the user may be offline, where a local seed still works.
-UNREACHABLE = (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, TimeoutError)
+UNREACHABLE = _transport_errors()
 
 
 def _unreachable(repo: str, exc: BaseException) -> SeedError:

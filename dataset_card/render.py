@@ -96,7 +96,7 @@ def card_metadata(manifest: dict[str, Any], data_files: dict[str, str], pretty_n
 def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
     """What the card says of the seed: its public name and exact version, its license as its own
     card declares it, and whether its texts are republished. Never a local path."""
-    seed = manifest["seed"]
+    seed = {"name": manifest["seed"].get("source", ""), **manifest["seed"]}  # releases built before provenance
     kind = seed.get("kind", "local")
     if kind == "hub":
         described = f"`{seed['name']}` at commit `{seed['sha']}` (revision `{seed['revision']}`" + (
