@@ -140,3 +140,20 @@ def test_local_directory_splits(tmp_path: Path) -> None:
         load_seed(str(folder), "test")
     with pytest.raises(SeedError, match=r"has no split 'validation'; it has \['train'\]"):
         load_seed(str(folder / "train.jsonl"), "validation")
+
+
+def test_published_recipe_and_endpoint_hold_no_local_path_or_url() -> None:
+    from refed_hf.recipe import Recipe
+    from refed_hf.release.provenance import endpoint_description, include_feedback_text
+
+    recipe = Recipe(seed="/home/me/secret/pairs.jsonl", output="/srv/out", base_url="http://10.0.0.7:8000/v1",
+                    teacher_gguf="/models/qwen.gguf")
+    public = recipe.public_dict()
+    assert public["seed"] == "pairs.jsonl" and public["teacher_gguf"] == "qwen.gguf"
+    assert "output" not in public and "base_url" not in public
+    assert Recipe(seed="GAIR/lima").public_dict()["seed"] == "GAIR/lima"
+    assert endpoint_description(False, "http://10.0.0.7:8000/v1", "m", local=False) == "an OpenAI-compatible server serving m"
+    assert endpoint_description(False, "https://api.openai.com/v1", "m", local=False) == "OpenAI"
+    assert endpoint_description(True, None, "deploy", local=False) == "Azure OpenAI"
+    assert [include_feedback_text("auto", s) for s in ({"gated": True}, {"private": True}, {"gated": False})] == [False, False, True]
+    assert include_feedback_text("include", {"gated": True}) and not include_feedback_text("omit", {})
