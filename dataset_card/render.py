@@ -101,7 +101,7 @@ def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
     if kind == "hub":
         described = f"`{seed['name']}` at commit `{seed['sha']}` (revision `{seed['revision']}`" + (
             f", config `{seed['config']}`" if seed.get("config") else "") + ")"
-        seed_license = seed.get("license") or "not declared in its Hub card"
+        seed_license = f"`{seed['license']}` (as its Hub card declares it)" if seed.get("license") else "not declared in its Hub card"
     elif kind == "bundled":
         described = f"the bundled demo set (sha256 `{seed.get('sha256', '')}`)"
         seed_license = seed.get("license") or "unknown"
@@ -111,7 +111,7 @@ def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "seed_described": described,
         "seed_license": seed_license,
-        "seed_gated": bool(seed.get("gated")) or bool(seed.get("private")),
+        "seed_access": " and ".join(word for word in ("gated", "private") if seed.get(word)),
         "seed_loading_script": seed.get("loading_script"),
         "feedback_text": seed.get("feedback_text", True),
         "seed_shape": seed.get("shape", ""),

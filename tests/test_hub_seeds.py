@@ -104,8 +104,8 @@ def test_default_seed_is_the_gated_lima_repo(seeds_hub: dict[str, str], teacher_
     assert seed["sha"] == seeds_hub["lima"] and seed["revision"] == "main" and seed["gated"] is True
     assert seed["shape"] == "lima" and seed["license"] == "other" and seed["feedback_text"] is False
     card = (release / "README.md").read_text(encoding="utf-8")
-    assert f"`GAIR/lima` at commit `{seeds_hub['lima']}`" in card and "its license is other" in card
-    assert "does **not** republish the seed's texts" in card
+    assert f"`GAIR/lima` at commit `{seeds_hub['lima']}`" in card and "its license is `other` (as its Hub card declares it)" in card
+    assert "does **not** republish the seed's texts (the seed is gated" in card
     assert DatasetCard(card).data.to_dict()["source_datasets"] == ["GAIR/lima"]
     # A gated seed's texts are not republished; where each reference is in the seed is.
     feedback = datasets.load_dataset(str(release), "feedback", split="train")
