@@ -73,13 +73,17 @@ class ReferenceFlow:
 
     async def run(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         refs = [
-            Reference(rid, instruction, response)
-            for rid, instruction, response in zip(batch["reference_id"], batch["instruction"], batch["response"])
+            Reference(rid, instruction, response, system)
+            for rid, instruction, response, system in zip(
+                batch["reference_id"], batch["instruction"], batch["response"], batch["system"]
+            )
         ]
         async with self._admit():
             results = await asyncio.gather(*(self._reference(ref, quota) for ref, quota in zip(refs, batch["quota"])))
         columns: dict[str, list[Any]] = {name: [] for name in FLOW_FEATURES}
-        for ref, (rlf, records) in zip(refs, results):
+        for index, (ref, (rlf, records)) in enumerate(zip(refs, results)):
+            columns["seed_split"].append(batch["seed_split"][index])
+            columns["seed_row"].append(batch["seed_row"][index])
             columns["reference_id"].append(ref.reference_id)
             columns["instruction"].append(ref.instruction)
             columns["response"].append(ref.response)
@@ -89,6 +93,7 @@ class ReferenceFlow:
                 rlf.feedback.model_dump() if rlf else {"strengths": [], "improvements": []}
             )
             columns["feedback_ok"].append(rlf is not None)
+            columns["system"].append(ref.system)
             columns["records"].append(records)
         return columns
 

@@ -33,6 +33,12 @@ class Reference:
     reference_id: str
     instruction: str
     response: str
+    system: str = ""
+
+    @property
+    def shown_instruction(self) -> str:
+        """The instruction as the teacher reads it: with the system turn that came before it, if any."""
+        return prompts.with_system_turn(self.instruction, self.system)
 
 
 @dataclass(frozen=True)
@@ -47,13 +53,13 @@ async def reference_feedback(teacher: Teacher, ref: Reference) -> ReferenceLevel
         teacher.ask(
             FEEDBACK,
             f"{ref.reference_id}/features",
-            prompts.features_messages(ref.instruction, ref.response),
+            prompts.features_messages(ref.shown_instruction, ref.response),
             ReferenceFeatures,
         ),
         teacher.ask(
             FEEDBACK,
             f"{ref.reference_id}/response-feedback",
-            prompts.feedback_messages(ref.instruction, ref.response),
+            prompts.feedback_messages(ref.shown_instruction, ref.response),
             ResponseFeedback,
         ),
     )
@@ -76,7 +82,7 @@ async def new_instructions(
         INSTRUCTIONS,
         f"{ref.reference_id}/{feature}/instructions",
         prompts.instructions_messages(
-            ref.instruction,
+            ref.shown_instruction,
             feature,
             rlf.features.subject_areas,
             rlf.features.relevant_skills,
@@ -95,7 +101,7 @@ async def respond(teacher: Teacher, ref: Reference, identity: str, instruction: 
     answer = await teacher.ask(
         RESPONSES,
         f"{identity}/response",
-        prompts.response_messages(ref.instruction, ref.response, instruction),
+        prompts.response_messages(ref.shown_instruction, ref.response, instruction),
         GeneratedResponse,
     )
     return answer if isinstance(answer, Failed) else answer.value.response

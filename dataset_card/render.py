@@ -62,11 +62,12 @@ def _version_order(release: dict[str, Any]) -> tuple[int, ...]:
 def card_metadata(manifest: dict[str, Any], data_files: dict[str, str], pretty_name: str) -> DatasetCardData:
     """YAML metadata: license, language, task, size, source, tags, configs and dataset_info."""
     card_data = DatasetCardData(
-        license="cc-by-nc-4.0",
+        license=manifest["recipe"].get("license", "cc-by-nc-4.0"),
         language=["en"],
         task_categories=["text-generation"],
         size_categories=[size_category(manifest["records"])],
-        source_datasets=[manifest["recipe"]["seed"]],
+        # Hub ids only: a local seed has no public name to point at.
+        source_datasets=[manifest["seed"]["name"]] if manifest["seed"].get("kind") == "hub" else None,
         pretty_name=pretty_name,
         tags=["synthetic", "instruction-tuning", "reference-level-feedback"],
     )
@@ -90,6 +91,33 @@ def card_metadata(manifest: dict[str, Any], data_files: dict[str, str], pretty_n
         )
     DatasetInfosDict(infos).to_dataset_card_data(card_data)
     return card_data
+
+
+def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the card says of the seed: its public name and exact version, its license as its own
+    card declares it, and whether its texts are republished. Never a local path."""
+    seed = {"name": manifest["seed"].get("source", ""), **manifest["seed"]}  # releases built before provenance
+    kind = seed.get("kind", "local")
+    if kind == "hub":
+        described = f"`{seed['name']}` at commit `{seed['sha']}` (revision `{seed['revision']}`" + (
+            f", config `{seed['config']}`" if seed.get("config") else "") + ")"
+        seed_license = f"`{seed['license']}` (as its Hub card declares it)" if seed.get("license") else "not declared in its Hub card"
+    elif kind == "bundled":
+        described = f"the bundled demo set (sha256 `{seed.get('sha256', '')}`)"
+        seed_license = seed.get("license") or "unknown"
+    else:
+        described = f"a local file, `{seed['name']}`, sha256 `{seed.get('sha256', '')}`"
+        seed_license = "unknown (a local seed)"
+    return {
+        "seed_described": described,
+        "seed_license": seed_license,
+        "seed_access": " and ".join(word for word in ("gated", "private") if seed.get(word)),
+        "seed_loading_script": seed.get("loading_script"),
+        "feedback_text": seed.get("feedback_text", True),
+        "seed_shape": seed.get("shape", ""),
+        "license": manifest["recipe"].get("license", "cc-by-nc-4.0"),
+        "endpoint": manifest["teacher"].get("endpoint", ""),
+    }
 
 
 def render_card(
@@ -132,7 +160,8 @@ def render_card(
         shortfall=max(0, recipe["size"] - manifest["records"]),
         feedback_rows=manifest["feedback_rows"],
         references_used=manifest["references_used"],
-        seed=recipe["seed"],
+        seed=manifest["seed"].get("name", recipe["seed"]),
+        **seed_context(manifest),
         seed_split=recipe["seed_split"],
         seed_rows=manifest["seed"]["rows"],
         seed_kept=manifest["seed"]["kept"],

@@ -24,6 +24,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", metavar="PATH", help="TOML file with any recipe fields; flags override it")
     p.add_argument("--seed", metavar="NAME_OR_PATH", help=f"Hub dataset or local path (default {defaults.seed})")
     p.add_argument("--seed-split", help=f"split of the seed (default {defaults.seed_split})")
+    p.add_argument("--seed-revision", metavar="REV",
+                   help=f"branch, tag or commit of a Hub seed, resolved to a commit sha at start (default {defaults.seed_revision})")
+    p.add_argument("--seed-config", metavar="NAME", help="config of a Hub seed that has several")
+    p.add_argument("--instruction-column", metavar="NAME", help="seed column holding the instruction (with --response-column)")
+    p.add_argument("--response-column", metavar="NAME", help="seed column holding the response")
+    p.add_argument("--context-column", metavar="NAME", help="seed column joined to the instruction after a blank line")
+    p.add_argument("--max-reference-tokens", type=int, metavar="N",
+                   help=f"drop longer references (characters / 4) before any call (default {defaults.max_reference_tokens})")
+    p.add_argument("--license", metavar="ID", help=f"Hub license id of the release (default {defaults.license})")
+    p.add_argument("--feedback-text", choices=["include", "omit", "auto"],
+                   help="republish the seed's texts in config feedback (default auto: not for a gated or private seed)")
     p.add_argument("--teacher-model", help=f"teacher model or Azure deployment (default {defaults.teacher_model})")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--azure", action="store_true", default=None, help="use Azure OpenAI (AZURE_OPENAI_* variables)")

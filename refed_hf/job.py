@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from builder.pipeline import synthesize
-from builder.seed import SeedReport, load_seed
+from builder.seed import ColumnChoice, SeedReport, load_seed
 from dataset_card import render_card
 
 from .errors import RecipeError
 from .recipe import Recipe
 from .release.manifest import make_manifest
+from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
 from .release.statistics import record_statistics
 from .release.writer import CONFIG_DIRS, data_file_patterns, release_dir, write_release
@@ -27,6 +28,7 @@ from .teacher import ClientFactory, Sampling, Teacher
 from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
+from .settings import default_base_url
 from .teacher.limiter import CallLimiter
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 
@@ -111,20 +113,31 @@ def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, *
     )
 
 
+def _load_seed(recipe: Recipe) -> tuple[datasets.Dataset, SeedReport]:
+    return load_seed(
+        recipe.seed,
+        recipe.seed_split,
+        revision=recipe.seed_revision,
+        config=recipe.seed_config,
+        columns=ColumnChoice(recipe.instruction_column, recipe.response_column, recipe.context_column),
+        max_reference_tokens=recipe.max_reference_tokens,
+    )
+
+
 def run(recipe: Recipe) -> JobResult:
     """Build the release the recipe describes; every check that can fail does so before a paid call."""
     started = time.monotonic()
     if recipe.local:
         model = check_gguf(recipe.teacher_gguf) if recipe.teacher_gguf else bundled_model()
         check_runtime()
-        seed, seed_report = load_seed(recipe.seed, recipe.seed_split)
+        seed, seed_report = _load_seed(recipe)
         output = _output_dir(recipe)
         with local_teacher(LocalServer(model, recipe.local_context, recipe.local_parallel)) as base_url:
             factory = client_factory(False, base_url, recipe.request_timeout, api_key="local")
             preflight(factory, base_url)
             return _build(recipe, factory, seed, seed_report, output, started, schema_transform=cap_schema)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-    seed, seed_report = load_seed(recipe.seed, recipe.seed_split)
+    seed, seed_report = _load_seed(recipe)
     output = _output_dir(recipe)
     preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
     return _build(recipe, factory, seed, seed_report, output, started)
@@ -149,14 +162,19 @@ def _build(
         teacher = make_teacher(recipe, cache, factory, **teacher_options)
         synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
         statistics = record_statistics(synthesis.records)
-        manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
+        seed_facts = seed_report.as_dict()
+        seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
+        feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
+        endpoint = endpoint_description(recipe.azure, None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
+                                        recipe.teacher_model, recipe.local)
+        manifest = make_manifest(recipe, seed_facts, synthesis.outcome(), synthesis.stage_items(),
                                  teacher.ledger, statistics, started,
-                                 offline_demo=recipe.offline and not recipe.teacher_gguf)
+                                 offline_demo=recipe.offline and not recipe.teacher_gguf, endpoint=endpoint)
         example = synthesis.records[0] if len(synthesis.records) else None
         path = write_release(
             output,
             recipe.version,
-            {"default": synthesis.records, "feedback": synthesis.feedback},
+            {"default": synthesis.records, "feedback": feedback},
             manifest,
             lambda final: render_card(final, example, data_file_patterns(), load_path=str(output / f"v{recipe.version}")),
         )

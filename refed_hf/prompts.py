@@ -93,12 +93,24 @@ feedback are relevant to it (quote or restate them; leave out the rest). Then pl
 say why they help. Finally write the improved response, applying only the relevant feedback and \
 keeping what already works."""
 
+# A reference whose seed row opened with a system turn: the teacher sees it with the instruction.
+SYSTEM_TURN_PROMPT = """[System prompt the instruction was given under]
+{system}
+
+[Instruction]
+{instruction}"""
+
 REASK_PROMPT = """Your answer could not be used: {problem}. Answer again with only the JSON object, \
 following the schema exactly."""
 
 
 def _messages(user: str) -> Messages:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def with_system_turn(instruction: str, system: str) -> str:
+    """The instruction with its system turn; unchanged (same prompts, same cache keys) without one."""
+    return SYSTEM_TURN_PROMPT.format(system=system, instruction=instruction) if system else instruction
 
 
 def _bullets(items: list[str]) -> str:
@@ -168,5 +180,6 @@ def prompt_set_hash() -> str:
         "response": RESPONSE_PROMPT,
         "improvement": IMPROVEMENT_PROMPT,
         "reask": REASK_PROMPT,
+        "system_turn": SYSTEM_TURN_PROMPT,
     }
     return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]

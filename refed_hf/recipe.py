@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,7 +22,10 @@ else:  # pragma: no cover
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 CONTENT_FIELDS = ("seed", "seed_split", "teacher_model", "size", "random_seed", "version", "temperature",
-                  "top_p", "max_tokens", "structured_outputs", "max_reasks")
+                  "top_p", "max_tokens", "structured_outputs", "max_reasks",
+                  "seed_revision", "seed_config", "instruction_column", "response_column", "context_column",
+                  "max_reference_tokens", "license", "feedback_text")
+LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
@@ -66,6 +69,15 @@ class Recipe(BaseModel):
     teacher_gguf: str | None = None
     local_context: int = Field(16384, ge=1024)
     local_parallel: int = Field(4, ge=1, le=64)
+    # The seed (issue 8): where exactly it comes from, how its columns map, what is published of it.
+    seed_revision: str = "main"
+    seed_config: str | None = None
+    instruction_column: str | None = None
+    response_column: str | None = None
+    context_column: str | None = None
+    max_reference_tokens: int = Field(8000, ge=1)
+    license: str = "cc-by-nc-4.0"
+    feedback_text: Literal["include", "omit", "auto"] = "auto"
 
     @property
     def local(self) -> bool:
@@ -87,12 +99,27 @@ class Recipe(BaseModel):
         return value
 
     def content_fields(self) -> dict[str, Any]:
-        """The fields that decide what a release holds (not where it goes or how fast it is built)."""
-        return {name: getattr(self, name) for name in CONTENT_FIELDS}
+        """The fields that decide what a release holds (not where it goes or how fast it is built),
+        as the manifest records them (a local seed by its file name)."""
+        public = self.public_dict()
+        return {name: public.get(name) for name in CONTENT_FIELDS}
 
     def public_dict(self) -> dict[str, Any]:
-        """The recipe as written to the manifest and the card."""
-        return self.model_dump(mode="json")
+        """The recipe as written to the manifest and the card: nothing local or internal is
+        published, so no output directory, no endpoint URL, and local files by their name only."""
+        public = self.model_dump(mode="json", exclude={"output", "base_url"})
+        if is_local_seed(self.seed):
+            public["seed"] = Path(self.seed).name
+        if self.teacher_gguf:
+            public["teacher_gguf"] = Path(self.teacher_gguf).name
+        return public
+
+
+def is_local_seed(seed: str) -> bool:
+    """A seed given as a path (or the bundled `demo`), not a Hub dataset id."""
+    if seed == "demo" or seed.startswith((".", "/", "~")) or seed.endswith(LOCAL_SEED_SUFFIXES):
+        return True
+    return not REPO_ID.match(seed) or Path(seed).expanduser().exists()
 
 
 def _describe(error: ValidationError, origin: str) -> str:

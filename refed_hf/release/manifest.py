@@ -42,9 +42,11 @@ def make_manifest(
     statistics: dict[str, Any],
     started: float,
     offline_demo: bool = False,
+    endpoint: str = "",
 ) -> dict[str, Any]:
     """The manifest from plain values: the seed report, the synthesis outcome (records, wanted,
-    shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order."""
+    shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order.
+    `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published)."""
     total = ledger.total()
     prices = recipe.prices
     return {
@@ -65,6 +67,7 @@ def make_manifest(
         },
         "teacher": {
             "model": recipe.teacher_model,
+            "endpoint": endpoint,  # its kind only ("OpenAI", ...): never the URL
             "this_run": {**total.as_dict(), "by_stage": {s: c.as_dict() for s, c in ledger.stages.items()}},
             "used": {
                 "answers_used": total.used_answers,

@@ -20,9 +20,13 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+import yaml
+
 from .http import Request, Response, ThreadedServer
 
 LFS_SUFFIXES = (".parquet", ".arrow", ".bin", ".safetensors")
+# What a gated repo shows to anyone: its card (and .gitattributes); every other file needs access.
+OPEN_FILES = {"README.md", ".gitattributes"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class Repo:
     commits: dict[str, Commit] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    gated: str | bool = False  # "auto" or "manual" when gated, as the Hub reports it
+    accepted: set[str] | None = None  # users who accepted a gated repo's terms (None: every user)
+    readers: set[str] | None = None  # users who can see a private repo (None: every user)
 
     def resolve(self, revision: str) -> Commit | None:
         revision = unquote(revision)
@@ -143,6 +150,42 @@ class FakeHub:
 
         return self._server.call(read())
 
+    # --- seeding repos for tests (as if someone had pushed them) ---
+
+    def add_repo(self, repo_id: str, files: dict[str, bytes], gated: str | bool = False, private: bool = False,
+                 accepted: set[str] | None = None, readers: set[str] | None = None) -> str:
+        """A dataset repo with one commit holding `files`; returns that commit's sha."""
+
+        async def add() -> str:
+            repo = Repo(repo_id, private, gated=gated, accepted=accepted, readers=readers)
+            self.repos[repo_id] = repo
+            return self._add_commit(repo, files, "initial commit")
+
+        return self._server.call(add())
+
+    def add_commit(self, repo_id: str, files: dict[str, bytes], summary: str) -> str:
+        """A new commit on `main` with `files` added or replaced; returns its sha."""
+
+        async def add() -> str:
+            repo = self.repos[repo_id]
+            return self._add_commit(repo, {**{p: f.content for p, f in repo.commits[repo.branches["main"]].files.items()},
+                                           **files}, summary)
+
+        return self._server.call(add())
+
+    def add_tag(self, repo_id: str, tag: str, sha: str) -> None:
+        async def add() -> None:
+            self.repos[repo_id].tags[tag] = sha
+
+        self._server.call(add())
+
+    def _add_commit(self, repo: Repo, files: dict[str, bytes], summary: str) -> str:
+        stored = {path: StoredFile(content, lfs=path.endswith(LFS_SUFFIXES)) for path, content in files.items()}
+        commit = Commit(self._new_oid(repo.repo_id, summary), repo.branches.get("main"), stored, summary, _now())
+        repo.commits[commit.oid] = commit
+        repo.branches["main"] = commit.oid
+        return commit.oid
+
     # --- the HTTP side ---
 
     def _user(self, request: Request) -> str | None:
@@ -160,7 +203,8 @@ class FakeHub:
 
     def _readable(self, request: Request, repo_id: str) -> Repo | Response:
         repo = self.repos.get(unquote(repo_id))
-        if repo is None or (repo.private and self._user(request) is None):
+        user = self._user(request)
+        if repo is None or (repo.private and (user is None or (repo.readers is not None and user not in repo.readers))):
             return _error(404, f"Repository {repo_id} not found", "RepoNotFound")
         return repo
 
@@ -224,7 +268,8 @@ class FakeHub:
                 "sha": commit.oid,
                 "private": found.private,
                 "disabled": False,
-                "gated": False,
+                "gated": found.gated,
+                "cardData": _card_data(commit),
                 "lastModified": commit.date,
                 "createdAt": commit.date,
                 "tags": [],
@@ -387,6 +432,9 @@ class FakeHub:
         stored = commit.files.get(unquote(path))
         if stored is None:
             return _error(404, f"Entry not found: {path}", "EntryNotFound")
+        refused = self._gate(request, unquote(repo), unquote(path))
+        if refused is not None:
+            return refused
         etag = stored.sha256 if stored.lfs else stored.git_oid
         headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream"}
@@ -403,5 +451,33 @@ class FakeHub:
             return Response(206, content[start:end + 1], headers)
         return Response(200, content, headers)
 
+    def _gate(self, request: Request, repo_id: str, path: str) -> Response | None:
+        """A gated repo's files: 401 without a token, 403 for an account that did not accept the terms."""
+        repo = self.repos[repo_id]
+        if not repo.gated or path in OPEN_FILES:
+            return None
+        user = self._user(request)
+        message = (f"Access to dataset {repo_id} is restricted. You must have access to it and be authenticated "
+                   "to access it. Please log in.")
+        if user is None:
+            return _error(401, message, "GatedRepo")
+        if repo.accepted is not None and user not in repo.accepted:
+            return _error(403, f"Access to dataset {repo_id} is restricted and you are not in the authorized list. "
+                               f"Visit {self.url}/datasets/{repo_id} to ask for access.", "GatedRepo")
+        return None
+
     def _new_oid(self, repo_id: str, summary: str) -> str:
         return hashlib.sha1(f"{repo_id}\0{summary}\0{time.time_ns()}".encode()).hexdigest()
+
+
+def _card_data(commit: Commit) -> dict[str, Any] | None:
+    """The YAML metadata of the repo's README.md, as the Hub reports it in `cardData`."""
+    card = commit.files.get("README.md")
+    if card is None:
+        return None
+    text = card.content.decode("utf-8", errors="replace")
+    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.DOTALL)
+    if not match:
+        return None
+    data = yaml.safe_load(match.group(1))
+    return data if isinstance(data, dict) else None

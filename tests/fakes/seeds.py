@@ -32,3 +32,35 @@ def write_lima_seed(path: Path, single: int, multi: int = 0, content_filtered: i
         for row in lima_rows(single, multi, content_filtered):
             out.write(json.dumps(row) + "\n")
     return path
+
+
+def jsonl(rows: list[dict[str, object]]) -> bytes:
+    return "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+
+
+LIMA_CARD = """---
+license: other
+language:
+- en
+pretty_name: LIMA (emulated)
+extra_gated_prompt: Accept the terms to access LIMA.
+---
+
+# LIMA (emulated for tests)
+"""
+
+LIMA_SCRIPT = b'''import datasets
+
+
+class Lima(datasets.GeneratorBasedBuilder):
+    """A loading script, as GAIR/lima has one: datasets >= 4 refuses to run it."""
+'''
+
+
+def lima_repo_files() -> dict[str, bytes]:
+    """A repo shaped like GAIR/lima: its card, a loading script `lima.py`, `train.jsonl` (1,000
+    single-turn + 30 multi-turn rows) and `test.jsonl` (300 rows holding the prompt alone)."""
+    test_rows = [{"conversations": [f"Test prompt {i}: describe {TOPICS[i % len(TOPICS)]}."], "source": "test"}
+                 for i in range(300)]
+    return {"README.md": LIMA_CARD.encode(), ".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n",
+            "lima.py": LIMA_SCRIPT, "train.jsonl": jsonl(lima_rows(1000, 30)), "test.jsonl": jsonl(test_rows)}

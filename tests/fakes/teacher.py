@@ -55,6 +55,7 @@ class TeacherLog:
     starts: list[float] = field(default_factory=list)  # monotonic time of each completion request
     tokens: list[tuple[float, int]] = field(default_factory=list)  # (start time, tokens) of each answer
     peak_in_flight: int = 0
+    prompts: list[str] = field(default_factory=list)  # the user message of each answered completion
 
 
 def _digest(data: Any) -> str:
@@ -196,6 +197,7 @@ class FakeTeacher:
             await asyncio.sleep(delay)
         schema = _schema_name(body)
         self.log.by_schema[schema] += 1
+        self.log.prompts.append(prompt)
         content = json.dumps(fake_answer(schema, question, prompt, f.words))
         is_reask = len(body["messages"]) > 2
         if _share(digest, "malformed") < f.rate_malformed and (f.malformed_reasks or not is_reask):
