@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _main(args)
         except KeyboardInterrupt as exc:
-            print(signals.MESSAGE, file=sys.stderr)
+            signals.tell()
             return signals.exit_code(exc)
 
 

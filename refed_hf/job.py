@@ -166,26 +166,28 @@ def _build(
     def remove_workdir() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    try:
-        with signals.cleanup_on_abort(remove_workdir), disk_errors(output):
-            teacher = make_teacher(recipe, cache, factory, **teacher_options)
-            synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
-            statistics = record_statistics(synthesis.records)
-            manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
-                                     teacher.ledger, statistics, started,
-                                     offline_demo=recipe.offline and not recipe.teacher_gguf)
-            manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
-            example = synthesis.records[0] if len(synthesis.records) else None
-            path = write_release(
-                output,
-                recipe.version,
-                {"default": synthesis.records, "feedback": synthesis.feedback},
-                manifest,
-                lambda final: render_card(final, example, data_file_patterns(), load_path=str(output / f"v{recipe.version}")),
-            )
-    finally:
-        cache.close()
-        remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
+    with signals.cleanup_on_abort(remove_workdir):
+        try:
+            with disk_errors(output):
+                teacher = make_teacher(recipe, cache, factory, **teacher_options)
+                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
+                statistics = record_statistics(synthesis.records)
+                manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
+                                         teacher.ledger, statistics, started,
+                                         offline_demo=recipe.offline and not recipe.teacher_gguf)
+                manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
+                example = synthesis.records[0] if len(synthesis.records) else None
+                path = write_release(
+                    output,
+                    recipe.version,
+                    {"default": synthesis.records, "feedback": synthesis.feedback},
+                    manifest,
+                    lambda final: render_card(final, example, data_file_patterns(),
+                                              load_path=str(output / f"v{recipe.version}")),
+                )
+        finally:
+            cache.close()
+            remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
     # The manifest as written, with the files it describes.
     return JobResult(path, json.loads((path / "manifest.json").read_text(encoding="utf-8")))
 

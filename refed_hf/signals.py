@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -37,6 +38,15 @@ class Interrupted(KeyboardInterrupt):
 _cleanups: list[Callable[[], None]] = []
 _armed = False
 _received = 0
+_told = False
+
+
+def tell() -> None:
+    """Print the one line, once (a second signal arriving while it is printed does not repeat it)."""
+    global _told
+    if not _told:
+        _told = True
+        print(MESSAGE, file=sys.stderr, flush=True)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:
@@ -50,7 +60,8 @@ def _abort(signum: int) -> NoReturn:
             cleanup()
         except BaseException:  # noqa: BLE001, S110 - exiting anyway; one failed clean-up must not stop the others
             pass
-    os.write(2, (MESSAGE + "\n").encode())
+    if not _told:
+        os.write(2, (MESSAGE + "\n").encode())
     os._exit(128 + signum)
 
 
@@ -71,10 +82,10 @@ def install() -> None:
 @contextmanager
 def armed() -> Iterator[None]:
     """Within the block a first signal raises `Interrupted`; the previous handlers come back after it."""
-    global _armed, _received
+    global _armed, _received, _told
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     install()
-    _armed, _received = True, 0
+    _armed, _received, _told = True, 0, False
     try:
         yield
     finally:
