@@ -254,14 +254,9 @@ def test_a_signal_mid_run_ends_it_in_one_line_and_leaves_nothing_behind(signals_
         assert _strays(tmp_path) == []
         while fake.in_flight:  # calls the build had sent are still answered by the server
             time.sleep(0.01)
-        # Everything answered was stored, but for the calls in flight at the signal (at most --concurrency).
+        # Everything answered was stored, but for the calls in flight at the signal (at most --concurrency):
+        # a rerun pays again for those only (the chaos test reruns after kills).
         assert 0 <= sum(fake.log.answered.values()) - _cached(tmp_path / "out" / "cache.sqlite") <= 4
-        # The same command finishes; only answers in flight at the signal are paid again.
-        proc = build_process(_env(fake), tmp_path, "--seed", "seed.jsonl", "--size", "60", "--output", "out",
-                             "--concurrency", "4")
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0 and "records:      60" in out, err
-        assert _repaid(fake) <= 4
     finally:
         fake.stop()
 
