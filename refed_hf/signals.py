@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -83,6 +84,9 @@ def install() -> None:
 def armed() -> Iterator[None]:
     """Within the block a first signal raises `Interrupted`; the previous handlers come back after it."""
     global _armed, _received, _told
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: a build run from another thread leaves them alone
+        return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     install()
     _armed, _received, _told = True, 0, False

@@ -62,7 +62,8 @@ def _one_error_line(err: str) -> str:
 
 def test_two_builds_on_one_output_one_exits_2_naming_the_other_and_nothing_is_paid_twice(tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=4)
-    fake = FakeTeacher(TeacherFaults(latency=0.1)).start()
+    # Answers slow enough that the first build is still running when the second, started with it, arrives.
+    fake = FakeTeacher(TeacherFaults(latency=0.15)).start()
     args = ("--seed", "seed.jsonl", "--size", "40", "--output", "out", "--concurrency", "4")
     try:
         procs = [build_process(_env(fake), tmp_path, *args) for _ in range(2)]
@@ -223,11 +224,23 @@ def _strays(cwd: Path) -> list[int]:
     return found
 
 
+def _handles_sigterm(pid: int) -> bool:
+    """Whether the process has a handler for SIGTERM yet (Python itself catches only SIGINT)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_the_imports_ends_the_run_in_one_line(signum: int, tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=2)
     proc = build_process({"OPENAI_API_KEY": TEST_KEY}, tmp_path, "--seed", "seed.jsonl", "--output", "out")
-    time.sleep(0.4)  # in the middle of importing pydantic, datasets and openai (about two seconds here)
+    deadline = time.monotonic() + 10
+    while not _handles_sigterm(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    # The handler is the build module's first statement: pydantic, datasets and openai (two seconds
+    # or more of imports) are still to come.
+    time.sleep(0.1)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signum and err == MESSAGE + "\n" and out == ""
