@@ -32,6 +32,12 @@ class Synthesis:
     def shortfall(self) -> int:
         return self.wanted - len(self.records)
 
+    @property
+    def shortfall_reason(self) -> str | None:
+        """Why there are fewer records than wanted. A build stopped by a fatal error writes no release,
+        so a release that is short always ran out of usable references."""
+        return "seed_exhausted" if self.shortfall > 0 else None
+
     def outcome(self) -> dict[str, int]:
         """The counts a release manifest records, as plain values."""
         return {"records": len(self.records), "wanted": self.wanted, "shortfall": self.shortfall,

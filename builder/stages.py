@@ -19,6 +19,7 @@ from refed_hf.schemas import (
 )
 from refed_hf.teacher import Failed, Teacher
 
+from .answer_checks import distinct_instructions, improvement_check
 from .plan import INSTRUCTIONS_PER_FEATURE
 
 FEEDBACK = "feedback"
@@ -92,7 +93,8 @@ async def new_instructions(
     )
     if isinstance(answer, Failed):
         return answer
-    unique = list(dict.fromkeys(text.strip() for text in answer.value.instructions))
+    unique, dropped = distinct_instructions(answer.value.instructions, ref.instruction)
+    teacher.ledger.stage(INSTRUCTIONS).failures.update(dropped)
     return unique[:INSTRUCTIONS_PER_FEATURE]
 
 
@@ -118,6 +120,7 @@ async def improve(
             instruction, response, rlf.feedback.strengths, rlf.feedback.improvements
         ),
         Improvement,
+        check=improvement_check(response),
     )
     return answer if isinstance(answer, Failed) else answer.value
 

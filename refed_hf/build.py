@@ -5,14 +5,21 @@ The flags mirror the recipe's fields; a flag given on the command line overrides
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-import sys
-from typing import Any
+from . import signals
 
-from .errors import RefedError
-from .recipe import Recipe, load_recipe
+if __name__ == "__main__":
+    # First thing, before the imports below (pydantic) and in `main` (datasets, openai) that take a
+    # second or more: a Ctrl-C or SIGTERM during them ends the run with one line, not a traceback.
+    signals.install()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from typing import Any  # noqa: E402
+
+from .errors import RefedError  # noqa: E402
+from .recipe import Recipe, load_recipe  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-reasks", type=int, help=f"re-asks when an answer does not validate (default {defaults.max_reasks})")
     p.add_argument("--max-retries", type=int, help=f"retries of a failed call (default {defaults.max_retries})")
     p.add_argument("--request-timeout", type=float, help=f"seconds per call (default {defaults.request_timeout})")
+    p.add_argument("--max-timeout-retries", type=int,
+                   help=f"retries of a timed-out call, each with twice the time (default {defaults.max_timeout_retries})")
     p.add_argument("--offline", action="store_true", default=None,
                    help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network")
     p.add_argument("--teacher-gguf", metavar="PATH", help="embedded local teacher serving this GGUF chat model")
@@ -80,14 +89,22 @@ def _summary(result: Any) -> str:
     m = result.manifest
     run = m["teacher"]["this_run"]
     failures = ", ".join(f"{stage}/{why}: {n}" for stage, c in m["stages"].items() for why, n in c["failed"].items()) or "none"
-    shortfall = (f" ({m['shortfall']} short of {m['wanted']}: every usable reference of the seed was used)"
+    lost = m["stages"]["feedback"]["in"] - m["stages"]["feedback"]["out"]
+    shortfall = (f" ({m['shortfall']} short of {m['wanted']}: the seed ran out, every usable reference was used"
+                 f"{f' and {lost} lost their feedback to failed calls' if lost else ''})"
                  if m["shortfall"] else "")
+    timeouts = m.get("timeouts") or {}
+    timeout_lines = ([f"timeouts:     {timeouts['timeouts']} (each retried at most {timeouts['max_timeout_retries']} "
+                      f"times with twice the time); p95 latency {timeouts['latency_p95_s']} s"]
+                     if timeouts.get("timeouts") else [])
+    timeout_lines += [f"warning:      {timeouts['advice']}"] if timeouts.get("advice") else []
     return "\n".join(
         [
             f"records:      {m['records']}{shortfall}",
             f"references:   {m['references_used']} used, {m['feedback_rows']} with feedback",
             f"failures:     {failures}",
             f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
+            *timeout_lines,
             f"tokens:       {run['prompt_tokens']} prompt + {run['completion_tokens']} completion this run",
             f"cost:         ${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated)",
             f"wall time:    {m['wall_time_s']:.1f} s",
@@ -98,6 +115,15 @@ def _summary(result: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with signals.armed():
+        try:
+            return _main(args)
+        except KeyboardInterrupt as exc:
+            signals.tell()
+            return signals.exit_code(exc)
+
+
+def _main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.offline:
         # Read by huggingface_hub and datasets at import time: set before they are imported.
@@ -127,9 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     except RefedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: every answer already received is in the cache; rerun the same command to finish", file=sys.stderr)
-        return 130
     return 0
 
 

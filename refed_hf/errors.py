@@ -30,3 +30,24 @@ class EndpointError(RefedError):
 
 class PublishError(RefedError):
     """Publishing was refused or did not complete; the message says what state the repo is in."""
+
+
+class OutputLockedError(RefedError):
+    """Another build holds the output directory's lock."""
+
+
+class DiskSpaceError(RefedError):
+    """The output disk cannot hold what the build will write; found before any paid call."""
+
+
+class TeacherFatalError(RefedError):
+    """The teacher answered with an error every further call would get too (key, quota, model, access).
+
+    The build stops at once: no new call, answers received stay cached, no release is written.
+    """
+
+
+class DiskWriteError(RefedError):
+    """The output disk refused a write (full, read-only, I/O error): the build stops before paying for more."""
+
+    exit_code = 1

@@ -14,10 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from builder.pipeline import synthesize
+from builder.plan import RECORDS_PER_REFERENCE
 from builder.seed import ColumnChoice, SeedReport, load_seed
 from dataset_card import render_card
 
-from .errors import RecipeError
+from . import signals
+from .diskspace import check_room, disk_errors
+from .errors import DiskWriteError, RecipeError, TeacherFatalError
+from .lock import output_lock
 from .recipe import Recipe
 from .release.manifest import make_manifest
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
@@ -30,6 +34,7 @@ from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .settings import default_base_url
 from .teacher.limiter import CallLimiter
+from .teacher.timeouts import TimeoutPolicy
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 
 CACHE_FILE = "cache.sqlite"
@@ -109,6 +114,7 @@ def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, *
         structured_outputs=recipe.structured_outputs,
         max_reasks=recipe.max_reasks,
         max_retries=recipe.max_retries,
+        timeouts=TimeoutPolicy(recipe.request_timeout, recipe.max_timeout_retries),
         **options,
     )
 
@@ -132,15 +138,26 @@ def run(recipe: Recipe) -> JobResult:
         check_runtime()
         seed, seed_report = _load_seed(recipe)
         output = _output_dir(recipe)
-        with local_teacher(LocalServer(model, recipe.local_context, recipe.local_parallel)) as base_url:
-            factory = client_factory(False, base_url, recipe.request_timeout, api_key="local")
-            preflight(factory, base_url)
-            return _build(recipe, factory, seed, seed_report, output, started, schema_transform=cap_schema)
+        with output_lock(output):
+            _prepare(recipe, output, seed)
+            with local_teacher(LocalServer(model, recipe.local_context, recipe.local_parallel)) as base_url:
+                factory = client_factory(False, base_url, recipe.request_timeout, api_key="local")
+                preflight(factory, base_url)
+                return _build(recipe, factory, seed, seed_report, output, started, schema_transform=cap_schema)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
     seed, seed_report = _load_seed(recipe)
     output = _output_dir(recipe)
-    preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
-    return _build(recipe, factory, seed, seed_report, output, started)
+    with output_lock(output):
+        _prepare(recipe, output, seed)
+        preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
+        return _build(recipe, factory, seed, seed_report, output, started)
+
+
+def _prepare(recipe: Recipe, output: Path, seed: datasets.Dataset) -> None:
+    """Under the output's lock, before any call: clear what a killed build left, check the disk's room."""
+    for leftover in [*output.glob(".work-v*"), *output.glob(".v*.partial"), *output.glob(".v*.old")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+    check_room(output, min(recipe.size, RECORDS_PER_REFERENCE * len(seed)), recipe.max_tokens)
 
 
 def _build(
@@ -158,28 +175,46 @@ def _build(
     pa.set_memory_pool(pa.system_memory_pool())
     cache = ResponseCache(output / CACHE_FILE)
     workdir = output / f".work-v{recipe.version}"
-    try:
-        teacher = make_teacher(recipe, cache, factory, **teacher_options)
-        synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
-        statistics = record_statistics(synthesis.records)
-        seed_facts = seed_report.as_dict()
-        seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
-        feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
-        endpoint = endpoint_description(recipe.azure, None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
-                                        recipe.teacher_model, recipe.local)
-        manifest = make_manifest(recipe, seed_facts, synthesis.outcome(), synthesis.stage_items(),
-                                 teacher.ledger, statistics, started,
-                                 offline_demo=recipe.offline and not recipe.teacher_gguf, endpoint=endpoint)
-        example = synthesis.records[0] if len(synthesis.records) else None
-        path = write_release(
-            output,
-            recipe.version,
-            {"default": synthesis.records, "feedback": feedback},
-            manifest,
-            lambda final: render_card(final, example, data_file_patterns(), load_path=str(output / f"v{recipe.version}")),
-        )
-    finally:
-        cache.close()
-    shutil.rmtree(workdir, ignore_errors=True)
+
+    def remove_workdir() -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    with signals.cleanup_on_abort(remove_workdir):
+        try:
+            with disk_errors(output):
+                teacher = make_teacher(recipe, cache, factory, **teacher_options)
+                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
+                statistics = record_statistics(synthesis.records)
+                seed_facts = seed_report.as_dict()
+                seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
+                feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
+                endpoint = endpoint_description(
+                    recipe.azure, None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
+                    recipe.teacher_model, recipe.local)
+                manifest = make_manifest(recipe, seed_facts, synthesis.outcome(), synthesis.stage_items(),
+                                         teacher.ledger, statistics, started,
+                                         offline_demo=recipe.offline and not recipe.teacher_gguf, endpoint=endpoint)
+                manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
+                example = synthesis.records[0] if len(synthesis.records) else None
+                path = write_release(
+                    output,
+                    recipe.version,
+                    {"default": synthesis.records, "feedback": feedback},
+                    manifest,
+                    lambda final: render_card(final, example, data_file_patterns(),
+                                              load_path=str(output / f"v{recipe.version}")),
+                )
+        finally:
+            cache.close()
+            remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
     # The manifest as written, with the files it describes.
     return JobResult(path, json.loads((path / "manifest.json").read_text(encoding="utf-8")))
+
+
+def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path) -> Any:
+    try:
+        return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
+    except (TeacherFatalError, DiskWriteError) as exc:
+        received = teacher.ledger.total().answers
+        raise type(exc)(f"the build stopped: {exc} (no release was written; the {received} answers received "
+                        f"this run are in the cache)") from None

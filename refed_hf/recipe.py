@@ -62,6 +62,7 @@ class Recipe(BaseModel):
     max_reasks: int = Field(2, ge=0, le=10)
     max_retries: int = Field(8, ge=0, le=50)
     request_timeout: float = Field(120.0, gt=0)
+    max_timeout_retries: int = Field(2, ge=0, le=10)
     prices: Prices = Prices()
     repo_id: str | None = None
     private: bool = False
@@ -89,6 +90,14 @@ class Recipe(BaseModel):
     def _semver(cls, value: str) -> str:
         if not SEMVER.match(value):
             raise ValueError("must be a semantic version X.Y.Z, e.g. 1.0.0")
+        return value
+
+    @field_validator("seed", "seed_split", "teacher_model", "output", "base_url", "teacher_gguf")
+    @classmethod
+    def _names_something(cls, value: str | None) -> str | None:
+        # An empty name would reach the release (e.g. a card naming no teacher) or fail on every call.
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty")
         return value
 
     @field_validator("repo_id")

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import datasets
 
+from .. import signals
+
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # datasets' usual shard size for push_to_hub
 CONFIG_DIRS = {"default": "data/default", "feedback": "data/feedback"}
 
@@ -56,11 +58,32 @@ def write_release(
     staging = final.with_name(f".{final.name}.partial")
     if staging.exists():
         shutil.rmtree(staging)
-    files = {config: _write_parquet(tables[config], staging / folder, max_shard_bytes) for config, folder in CONFIG_DIRS.items()}
-    manifest = {**manifest, "files": files}
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
-    if final.exists():
-        shutil.rmtree(final)
-    staging.rename(final)
+
+    def remove_staging() -> None:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    with signals.cleanup_on_abort(remove_staging):
+        try:
+            files = {config: _write_parquet(tables[config], staging / folder, max_shard_bytes)
+                     for config, folder in CONFIG_DIRS.items()}
+            manifest = {**manifest, "files": files}
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+                                                   encoding="utf-8")
+            (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
+        except BaseException:
+            remove_staging()
+            raise
+    _move_into_place(staging, final)
     return final
+
+
+def _move_into_place(staging: Path, final: Path) -> None:
+    """Renames only: `final` is either the old complete release, absent for an instant, or the new one."""
+    if final.exists():
+        previous = final.with_name(f".{final.name}.old")
+        shutil.rmtree(previous, ignore_errors=True)
+        final.rename(previous)
+        staging.rename(final)
+        shutil.rmtree(previous, ignore_errors=True)
+    else:
+        staging.rename(final)

@@ -23,6 +23,7 @@ class CallCounts:
     cache_hits: int = 0
     rate_limited: int = 0  # 429s received
     retries: int = 0
+    timeouts: int = 0  # requests that timed out (each may have been billed by the provider)
     reasks: int = 0  # answers that did not validate and were asked again
     valid_first_try: int = 0
     prompt_tokens: int = 0  # of the answers received in this run

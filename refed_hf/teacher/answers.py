@@ -21,7 +21,14 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
 class InvalidAnswer(Exception):
-    """The answer cannot be read as the requested schema; the message says why, for the re-ask."""
+    """The answer cannot be read as the requested schema; the message says why, for the re-ask.
+
+    `reason` is the failure counted in the manifest if the re-asks do not fix it.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid_answer") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _json_text(text: str) -> str:

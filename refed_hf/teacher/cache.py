@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..diskspace import cache_write_error
+
 _MIGRATIONS = [
     """
     CREATE TABLE responses (
@@ -53,11 +55,14 @@ class ResponseCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._migrate()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise cache_write_error(self.path, exc) from None
 
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -72,6 +77,13 @@ class ResponseCache:
         return CachedAnswer(*row) if row else None
 
     def put(self, key: str, stage: str, identity: str, model: str, answer: CachedAnswer) -> None:
+        """Store an answer; a write the disk refuses (full, read-only, I/O error) raises `DiskWriteError`."""
+        try:
+            self._insert(key, stage, identity, model, answer)
+        except sqlite3.Error as exc:
+            raise cache_write_error(self.path, exc) from None
+
+    def _insert(self, key: str, stage: str, identity: str, model: str, answer: CachedAnswer) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (

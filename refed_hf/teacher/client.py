@@ -26,6 +26,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from .accounting import CallCounts, Ledger
 from .answers import InvalidAnswer, parse_answer
 from .cache import CachedAnswer, ResponseCache, request_key
+from .failures import FatalStop, fatal_error
+from .timeouts import TimeoutPolicy
 from ..features import teacher_schema
 from .limiter import CallLimiter
 from ..prompts import Messages, reask_messages
@@ -84,7 +86,8 @@ def _is_content_filter(exc: openai.APIStatusError) -> bool:
 
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in _RETRYABLE_STATUS and not _is_content_filter(exc)
+        # `insufficient_quota` is a 429 that waiting never clears: it stops the build instead.
+        return exc.status_code in _RETRYABLE_STATUS and not _is_content_filter(exc) and fatal_error(exc, "") is None
     return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError))
 
 
@@ -141,6 +144,7 @@ class Teacher:
         max_retries: int = 8,
         schema_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         backoff: Callable[[RetryCallState], float] | None = None,
+        timeouts: TimeoutPolicy | None = None,
     ) -> None:
         self.model = model
         self.cache = cache
@@ -157,6 +161,8 @@ class Teacher:
         self._backoff = backoff or _Backoff()
         self._completion_estimates: dict[str, float] = {}
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
+        self.timeouts = timeouts or TimeoutPolicy(None)
+        self.stop = FatalStop()  # set by the first error that would hit every call: no call starts after it
 
     def _schema(self, model: type[BaseModel]) -> dict[str, Any]:
         # Deriving a schema costs more CPU than the rest of a call: once per model is enough.
@@ -212,13 +218,17 @@ class Teacher:
             body["messages"] = patched
         return body
 
-    async def ask(self, stage: str, identity: str, messages: Messages, schema: type[T]) -> Answered[T] | Failed:
+    async def ask(
+        self, stage: str, identity: str, messages: Messages, schema: type[T], check: Callable[[T], None] | None = None
+    ) -> Answered[T] | Failed:
         """A validated answer to `messages`, or the reason there is none.
 
         `identity` names the sample (stage, reference, feature, index); it is part of the cache key, so
-        two samples that happen to share a prompt are still two answers.
+        two samples that happen to share a prompt are still two answers. `check` may reject a
+        well-formed answer that does not do its job by raising `InvalidAnswer`: it is re-asked too.
         """
         counts = self.ledger.stage(stage)
+        reason = "invalid_answer"
         for attempt in range(self.max_reasks + 1):
             body = self.request_body(messages, schema, identity)
             key = request_key({"request": body, "identity": identity})
@@ -226,13 +236,15 @@ class Teacher:
             if answer is not None:
                 counts.cache_hits += 1
             else:
+                self.stop.check()
                 try:
                     answer = await self._send(body, counts)
-                except Exception as exc:  # noqa: BLE001 - every failure costs this item only
-                    reason = _failure_reason(exc)
-                    counts.failures[reason] += 1
-                    return Failed(reason)
-                self.cache.put(key, stage, identity, self.model, answer)
+                    self.cache.put(key, stage, identity, self.model, answer)
+                except Exception as exc:  # noqa: BLE001 - a failure costs this item only, unless it is fatal
+                    self.stop.raise_if_fatal(exc, self.model)
+                    failure = _failure_reason(exc)
+                    counts.failures[failure] += 1
+                    return Failed(failure)
             counts.used_answers += 1
             counts.used_prompt_tokens += answer.prompt_tokens
             counts.used_completion_tokens += answer.completion_tokens
@@ -241,20 +253,24 @@ class Teacher:
                 return Failed(answer.finish_reason)
             try:
                 value = parse_answer(answer.content, schema, answer.finish_reason)
+                if check is not None:
+                    check(value)
             except InvalidAnswer as problem:
+                reason = problem.reason
                 counts.reasks += 1 if attempt < self.max_reasks else 0
                 messages = reask_messages(messages, answer.content, str(problem))
                 continue
             if attempt == 0:
                 counts.valid_first_try += 1
             return Answered(value)
-        counts.failures["invalid_answer"] += 1
-        return Failed("invalid_answer")
+        counts.failures[reason] += 1
+        return Failed(reason)
 
     async def _send(self, body: dict[str, Any], counts: CallCounts) -> CachedAnswer:
         kind = body.get("response_format", {}).get("json_schema", {}).get("name", "")
         prompt_estimate = len(json.dumps(body["messages"])) // 4  # about 4 characters a token
         estimate = 0
+        timed_out = 0  # timeouts of this call: each retry gets twice the time, and only a few are made
 
         def tokens_estimate() -> int:
             # Asked when the call is about to start, not when it was queued, so it uses the latest
@@ -267,7 +283,10 @@ class Teacher:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._backoff,
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(
+                lambda exc: _retryable(exc)
+                and not (isinstance(exc, openai.APITimeoutError) and not self.timeouts.may_retry(timed_out))
+            ),
             reraise=True,
         )
         async for attempt in retrying:
@@ -275,18 +294,28 @@ class Teacher:
                 if attempt.retry_state.attempt_number > 1:
                     counts.retries += 1
                 async with self.limiter.slot(tokens_estimate):
+                    self.stop.check()  # a fatal error came while this call waited for its place
                     counts.requests += 1
+                    timeout = self.timeouts.timeout(timed_out)
+                    started = time.monotonic()
                     try:
                         # `post` is the same SDK path as `chat.completions.create` (auth, Azure
                         # deployments, errors) without its parameter transform, which walks every
                         # message and the nested schema on each call: about a millisecond of CPU.
                         completion = await self._client_for_loop().post(
-                            "/chat/completions", cast_to=ChatCompletion, body=body
+                            "/chat/completions", cast_to=ChatCompletion, body=body,
+                            options={"timeout": timeout} if timeout is not None else {},
                         )
                     except openai.RateLimitError:
                         counts.rate_limited += 1
                         self.limiter.on_rate_limited()
                         raise
+                    except openai.APITimeoutError:
+                        timed_out += 1
+                        counts.timeouts += 1
+                        self.timeouts.count += 1
+                        raise
+                    self.timeouts.record(time.monotonic() - started)
                 self.limiter.on_success()
         choice = completion.choices[0]
         usage = completion.usage

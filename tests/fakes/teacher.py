@@ -26,6 +26,14 @@ from typing import Any
 from .http import Request, Response, ThreadedServer
 
 CONTENT_FILTER_MARKER = "FORBIDDEN-TOPIC"
+# The bodies OpenAI sends for a bad key and for an account out of credit (the latter is a 429 that
+# waiting never clears).
+INVALID_KEY = {"error": {"message": "Incorrect API key provided: sk-***. You can find your API key at "
+                                    "https://platform.openai.com/account/api-keys.",
+                         "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+INSUFFICIENT_QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing "
+                                           "details.", "type": "insufficient_quota", "param": None,
+                                "code": "insufficient_quota"}}
 
 
 @dataclass
@@ -41,6 +49,12 @@ class TeacherFaults:
     rate_fenced: float = 0.0  # share of answers wrapped in ```json fences
     rate_content_filter: float = 0.0  # share of questions refused with a content-filter error
     api_key: str | None = None  # when set, other keys get 401
+    revoke_after: int | None = None  # the key is revoked after this many completion requests: 401 from then on
+    quota_after: int | None = None  # the account runs out of quota after this many: 429 insufficient_quota
+    rate_no_change: float = 0.0  # share of questions whose improvement copies the response unchanged
+    rate_empty_analysis: float = 0.0  # share of questions whose improvement has no analysis, plan or rationale
+    rate_repeated_instructions: float = 0.0  # share of questions whose instructions repeat the reference / each other
+    models: str | None = None  # comma-separated models served; others get 404 model_not_found
     words: int = 12  # length of generated texts
 
 
@@ -56,6 +70,7 @@ class TeacherLog:
     tokens: list[tuple[float, int]] = field(default_factory=list)  # (start time, tokens) of each answer
     peak_in_flight: int = 0
     prompts: list[str] = field(default_factory=list)  # the user message of each answered completion
+    answered_at: list[float] = field(default_factory=list)  # monotonic time each valid answer was sent
 
 
 def _digest(data: Any) -> str:
@@ -123,6 +138,7 @@ class FakeTeacher:
         self.faults = faults or TeacherFaults()
         self.log = TeacherLog()
         self.in_flight = 0
+        self.key_revoked = False
         self._rng = random.Random(seed)
         self._server = ThreadedServer(self._handle, port)
 
@@ -150,14 +166,24 @@ class FakeTeacher:
         if request.path.endswith("/_stats"):
             return Response.of_json(self.stats())
         f = self.faults
-        if f.api_key is not None and request.headers.get("authorization") != f"Bearer {f.api_key}":
-            return Response.of_json({"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}, 401)
+        if self.key_revoked or (f.api_key is not None and request.headers.get("authorization") != f"Bearer {f.api_key}"):
+            if request.path.endswith("/chat/completions"):
+                self.log.requests += 1
+                self.log.by_status[401] += 1
+            return Response.of_json(INVALID_KEY, 401)
         if request.path.endswith("/models"):
             return Response.of_json({"object": "list", "data": [{"id": "fake-teacher", "object": "model", "owned_by": "tests"}]})
         if not request.path.endswith("/chat/completions"):
             return Response.of_json({"error": {"message": f"no route {request.path}"}}, 404)
         self.log.requests += 1
         self.log.paths[request.path] += 1
+        if f.revoke_after is not None and self.log.requests > f.revoke_after:
+            self.key_revoked = True
+            self.log.by_status[401] += 1
+            return Response.of_json(INVALID_KEY, 401)
+        if f.quota_after is not None and self.log.requests > f.quota_after:
+            self.log.by_status[429] += 1
+            return Response.of_json(INSUFFICIENT_QUOTA, 429)
         started = time.monotonic()
         self.log.starts.append(started)
         self.in_flight += 1
@@ -192,18 +218,25 @@ class FakeTeacher:
             return Response.of_json(
                 {"error": {"message": "The response was filtered", "type": "invalid_request_error", "code": "content_filter"}}, 400
             )
+        if f.models is not None and body.get("model") not in f.models.split(","):
+            return Response.of_json({"error": {"message": f"The model `{body.get('model')}` does not exist or you do "
+                                                          "not have access to it.", "type": "invalid_request_error",
+                                               "param": None, "code": "model_not_found"}}, 404)
         delay = self._latency()
         if delay:
             await asyncio.sleep(delay)
         schema = _schema_name(body)
         self.log.by_schema[schema] += 1
         self.log.prompts.append(prompt)
-        content = json.dumps(fake_answer(schema, question, prompt, f.words))
+        answer = fake_answer(schema, question, prompt, f.words)
+        self._spoil(answer, schema, question, prompt)
+        content = json.dumps(answer)
         is_reask = len(body["messages"]) > 2
         if _share(digest, "malformed") < f.rate_malformed and (f.malformed_reasks or not is_reask):
             content = content[: len(content) // 2] + "}} oops"
         else:
             self.log.answered[digest] += 1
+            self.log.answered_at.append(time.monotonic())
             if _share(digest, "fence") < f.rate_fenced:
                 content = f"```json\n{content}\n```"
         prompt_tokens = len(json.dumps(body["messages"])) // 4
@@ -219,6 +252,21 @@ class FakeTeacher:
                           "total_tokens": prompt_tokens + completion_tokens},
             }
         )
+
+    def _spoil(self, answer: dict[str, Any], schema: str, question: str, prompt: str) -> None:
+        """Well-formed answers that do not do their job, as weak models give them."""
+        f = self.faults
+        if schema == "Improvement" and _share(question, "nochange") < f.rate_no_change:
+            shown = prompt.split("### Response\n", 1)[-1].split("\n\n### Feedback", 1)[0]
+            answer["improved_response"] = "  " + shown.replace(" ", "  ") + "\n"  # same text, other spacing
+        if schema == "Improvement" and _share(question, "empty") < f.rate_empty_analysis:
+            answer["analysis"] = {"original_strengths": [], "improvement_opportunities": [], "relevant_feedback": [" "]}
+            answer["implementation_strategy"] = {"planned_changes": [], "rationale": ""}
+        if schema == "GeneratedInstructions" and _share(question, "repeat") < f.rate_repeated_instructions:
+            reference = prompt.split("### Reference instruction\n", 1)[-1].split("\n\nWrite ", 1)[0]
+            items = answer["instructions"]
+            items[1] = items[0].upper() + " "  # the same instruction, other case and spacing
+            items[2] = reference
 
     def most_in_window(self, seconds: float = 60.0, tokens: bool = False) -> int:
         """The most completion requests (or, with `tokens`, answered tokens) that started within any `seconds`."""

@@ -1,0 +1,68 @@
+"""Room on the output disk: checked before the first paid call, and write failures named as such.
+
+The estimate is deliberately on the generous side. A teacher answer averages about a quarter of
+`max_tokens` (the limiter's own estimate), about `max_tokens` bytes at 4 characters a token. Per
+record the build writes: 2.2 answers to the cache (a response and an improvement, plus a twentieth
+of a reference's 4 feedback and instruction calls), 4 more in the work folder (each record is held
+in a round file and in the records file) and at most 2 in the release's parquet (uncompressed bound).
+On top comes a fixed allowance for SQLite's write-ahead log, the manifest, the card and the feedback
+config.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import DiskSpaceError, DiskWriteError
+
+ANSWERS_WRITTEN_PER_RECORD = 2.2 + 4 + 2
+FIXED_BYTES = 256 * 1024
+# The errors of a disk that will refuse every further write as well.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
+DISK_FIX = "free space on that disk (or pass another --output) and rerun the same command"
+
+
+def estimated_bytes(records: int, max_tokens: int) -> int:
+    """What a build of `records` records writes under OUTPUT, at most, roughly."""
+    return int(records * ANSWERS_WRITTEN_PER_RECORD * max_tokens) + FIXED_BYTES
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def check_room(output: Path, records: int, max_tokens: int) -> None:
+    """Raise `DiskSpaceError` when the output disk's free space cannot hold the build's estimate."""
+    needed = estimated_bytes(records, max_tokens)
+    free = shutil.disk_usage(output).free
+    if free < needed:
+        raise DiskSpaceError(
+            f"the disk of {output} has {_human(free)} free but this build writes about {_human(needed)} "
+            f"({records} records at --max-tokens {max_tokens}): free some space, pass another --output, "
+            f"or build fewer records"
+        )
+
+
+def cache_write_error(path: Path, exc: sqlite3.Error) -> DiskWriteError:
+    """The build-stopping error for an answer SQLite could not store."""
+    return DiskWriteError(f"cannot store answers in {path} ({exc}): {DISK_FIX}")
+
+
+@contextmanager
+def disk_errors(output: Path) -> Iterator[None]:
+    """Turn an OSError of a full, read-only or failing disk into one line naming the cause and the fix."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_ERRNOS:
+            raise
+        raise DiskWriteError(f"cannot write under {output} ({exc.strerror}): {DISK_FIX}") from None
