@@ -18,10 +18,13 @@ from builder.seed import SeedReport, load_seed
 from dataset_card import render_card
 
 from .errors import RecipeError
+from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
 from .release.manifest import make_manifest
 from .release.publish import PublishPlan, publish, tag_of
+from .release.splits import TRAIN, split_by_reference, split_summary, test_references
 from .release.statistics import record_statistics
+from .release.training_configs import training_configs
 from .release.writer import CONFIG_DIRS, data_file_patterns, release_dir, write_release
 from .teacher import ClientFactory, Sampling, Teacher
 from .teacher.accounting import Ledger
@@ -54,7 +57,7 @@ def existing_release(recipe: Recipe) -> JobResult | None:
 
 
 def _first_record(release: Path) -> dict[str, Any] | None:
-    shards = sorted((release / CONFIG_DIRS["default"]).glob("*.parquet"))
+    shards = sorted((release / CONFIG_DIRS["default"]).glob(f"{TRAIN}-*.parquet"))
     if not shards:
         return None
     first = pq.ParquetFile(shards[0])
@@ -62,6 +65,33 @@ def _first_record(release: Path) -> dict[str, Any] | None:
         return None
     table = first.read_row_group(0)
     return table.slice(0, 1).to_pylist()[0] if table.num_rows else None
+
+
+def _feedback_of(release: Path, record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The `feedback` row of the example record's reference, for the card."""
+    shards = sorted((release / CONFIG_DIRS["feedback"]).glob("*.parquet"))
+    if record is None or not shards:
+        return None
+    rows = pq.read_table(shards, filters=[("reference_id", "=", record["reference_id"])]).slice(0, 1).to_pylist()
+    return rows[0] if rows else None
+
+
+def _examples(release: Path) -> dict[str, Any]:
+    record = _first_record(release)
+    return {"example": record, "feedback_example": _feedback_of(release, record)}
+
+
+def _build_examples(splits: dict[str, dict[str, datasets.Dataset]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The first train record and its reference's feedback row, as `_examples` reads them back from disk."""
+    records = splits["default"][TRAIN]
+    if not len(records):
+        return None, None
+    record = records[0]
+    for part in splits["feedback"].values():
+        ids = list(part["reference_id"])
+        if record["reference_id"] in ids:
+            return record, part[ids.index(record["reference_id"])]
+    return record, None
 
 
 def require_repo_id(recipe: Recipe) -> str:
@@ -73,7 +103,7 @@ def require_repo_id(recipe: Recipe) -> str:
 def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any = print) -> PublishPlan:
     """Publish a built release to `recipe.repo_id`, with its card rendered for the Hub."""
     repo_id = require_repo_id(recipe)
-    example = _first_record(result.path)
+    examples = _examples(result.path)
     tag = tag_of(recipe.version)
     return publish(
         result.path,
@@ -81,10 +111,15 @@ def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any =
         repo_id,
         recipe.private,
         dry_run,
-        lambda history: render_card(result.manifest, example, data_file_patterns(), load_path=repo_id,
-                                    revision=tag, history=history),
+        lambda history: render_card(result.manifest, examples["example"], _patterns(result.manifest), load_path=repo_id,
+                                    revision=tag, history=history, feedback_example=examples["feedback_example"]),
         say,
     )
+
+
+def _patterns(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The card's data files: every config has the splits the release was written with."""
+    return data_file_patterns(list(manifest["files"]["default"].get("splits", {TRAIN: None})))
 
 
 def _output_dir(recipe: Recipe) -> Path:
@@ -149,16 +184,24 @@ def _build(
         teacher = make_teacher(recipe, cache, factory, **teacher_options)
         synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
         statistics = record_statistics(synthesis.records)
+        # The training configs are the same records in TRL's shapes; then every config is split alike.
+        tables = {"default": synthesis.records, "feedback": synthesis.feedback,
+                  **training_configs(synthesis.records, synthesis.feedback, workdir)}
+        held_out = test_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
+        splits = split_by_reference(tables, held_out, workdir)
         manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
                                  teacher.ledger, statistics, started,
                                  offline_demo=recipe.offline and not recipe.teacher_gguf)
-        example = synthesis.records[0] if len(synthesis.records) else None
+        manifest.update(split_summary(splits, held_out, recipe.test_size))
+        example, feedback_example = _build_examples(splits)
         path = write_release(
             output,
             recipe.version,
-            {"default": synthesis.records, "feedback": synthesis.feedback},
+            splits,
             manifest,
-            lambda final: render_card(final, example, data_file_patterns(), load_path=str(output / f"v{recipe.version}")),
+            lambda final: render_card(final, example, _patterns(final), load_path=str(output / f"v{recipe.version}"),
+                                      feedback_example=feedback_example),
+            extra_files={RECIPE_FILE: recipe_toml(recipe)},
         )
     finally:
         cache.close()
