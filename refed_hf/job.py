@@ -22,7 +22,7 @@ from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
 from .release.manifest import make_manifest
 from .release.publish import PublishPlan, publish, tag_of
-from .release.splits import TRAIN, split_by_reference, split_summary, test_references
+from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
 from .release.training_configs import training_configs
 from .release.writer import CONFIG_DIRS, data_file_patterns, release_dir, write_release
@@ -187,7 +187,7 @@ def _build(
         # The training configs are the same records in TRL's shapes; then every config is split alike.
         tables = {"default": synthesis.records, "feedback": synthesis.feedback,
                   **training_configs(synthesis.records, synthesis.feedback, workdir)}
-        held_out = test_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
+        held_out = held_out_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
         splits = split_by_reference(tables, held_out, workdir)
         manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
                                  teacher.ledger, statistics, started,

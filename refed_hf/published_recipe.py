@@ -8,6 +8,7 @@ downloads it with `huggingface_hub` (from `HF_ENDPOINT`, cached in `HF_HOME`) an
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,13 @@ LOCAL_FIELDS = ("offline", "local_context")
 _PATH_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 
 
+def is_local_seed(seed: str) -> bool:
+    return Path(seed).expanduser().exists() or seed.startswith((".", "/", "~")) or seed.endswith(_PATH_SUFFIXES)
+
+
 def public_seed(seed: str) -> str:
     """A Hub dataset name as it is; a local seed (file or directory) as its name only."""
-    path = Path(seed).expanduser()
-    if path.exists() or seed.startswith((".", "/", "~")) or seed.endswith(_PATH_SUFFIXES):
-        return path.name
-    return seed
+    return Path(seed).expanduser().name if is_local_seed(seed) else seed
 
 
 def published_fields(recipe: Recipe) -> dict[str, Any]:
@@ -50,7 +52,7 @@ def recipe_toml(recipe: Recipe) -> str:
     ]
     if recipe.teacher_gguf:
         header.append(f"# Built with a local GGUF teacher: add --teacher-gguf PATH to your copy of {recipe.teacher_model}.gguf")
-    if public_seed(recipe.seed) != recipe.seed:
+    if is_local_seed(recipe.seed):
         header.append(f"# The seed is a local file or directory: run from where `{public_seed(recipe.seed)}` is.")
     return "\n".join(header) + "\n\n" + tomli_w.dumps(published_fields(recipe))
 
@@ -80,6 +82,9 @@ def fetch_recipe(reference: str) -> Path:
     if uri.type != "dataset" or not uri.path_in_repo:
         raise RecipeError(f"bad --recipe {reference}: not a file of a dataset repo (the form is {form})")
     where = f"{uri.id}@{uri.revision or 'main'}"
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)  # its retry warnings would bury the one-line error
     try:
         return Path(hf_hub_download(uri.id, uri.path_in_repo, repo_type="dataset", revision=uri.revision))
     except LocalEntryNotFoundError:  # before EntryNotFoundError, its base class
@@ -99,3 +104,5 @@ def fetch_recipe(reference: str) -> Path:
         raise RecipeError(f"cannot fetch {reference}: HTTP {status} from the Hub (retry, or check HF_TOKEN)") from None
     except OSError as exc:
         raise RecipeError(f"cannot fetch {reference}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__} (check the network or HF_ENDPOINT)") from None
+    finally:
+        hub_logger.setLevel(level)

@@ -23,7 +23,7 @@ TRAIN, TEST = "train", "test"
 BATCH = 4096
 
 
-def test_target(test_size: float, total: int) -> int:
+def held_out_target(test_size: float, total: int) -> int:
     """Records wanted in `test`: a fraction (< 1) of `total`, or a count (>= 1)."""
     if test_size <= 0:
         return 0
@@ -34,11 +34,11 @@ def _rank(random_seed: int, reference_id: str) -> str:
     return hashlib.sha256(f"test-split\x00{random_seed}\x00{reference_id}".encode()).hexdigest()
 
 
-def test_references(reference_ids: Iterable[str], test_size: float, random_seed: int) -> set[str]:
+def held_out_references(reference_ids: Iterable[str], test_size: float, random_seed: int) -> set[str]:
     """The references whose records make the `test` split, from the records' `reference_id` column."""
     counts = Counter(reference_ids)
     total = sum(counts.values())
-    target = test_target(test_size, total)
+    target = held_out_target(test_size, total)
     if target == 0:
         return set()
     if len(counts) < 2:
