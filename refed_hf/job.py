@@ -103,18 +103,23 @@ def require_repo_id(recipe: Recipe) -> str:
 def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any = print) -> PublishPlan:
     """Publish a built release to `recipe.repo_id`, with its card rendered for the Hub."""
     repo_id = require_repo_id(recipe)
-    examples = _examples(result.path)
-    tag = tag_of(recipe.version)
     return publish(
         result.path,
         recipe.version,
         repo_id,
         recipe.private,
         dry_run,
-        lambda history: render_card(result.manifest, examples["example"], _patterns(result.manifest), load_path=repo_id,
-                                    revision=tag, history=history, feedback_example=examples["feedback_example"]),
+        lambda history: hub_card(result.path, result.manifest, repo_id, history),
         say,
     )
+
+
+def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
+    """The card of a built release as published to `repo_id`: load lines pinned to its tag."""
+    examples = _examples(release)
+    return render_card(manifest, examples["example"], _patterns(manifest), load_path=repo_id,
+                       revision=tag_of(manifest["version"]), history=history,
+                       feedback_example=examples["feedback_example"])
 
 
 def _patterns(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
