@@ -14,6 +14,8 @@ import yaml
 from huggingface_hub import DatasetCard
 
 from refed_hf.errors import RecipeError
+from refed_hf.published_recipe import recipe_toml
+from refed_hf.recipe import Recipe
 from refed_hf.features import PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
 from refed_hf.release.splits import held_out_references, split_by_reference
 from refed_hf.release.training_configs import training_configs
@@ -188,6 +190,19 @@ def test_one_reference_cannot_be_split_and_costs_nothing_twice(teacher_env: Fake
     paid = teacher_env.log.requests
     assert build(capsys, "--seed", "seed.jsonl", "--size", "10", "--output", "out")[0] == 0
     assert teacher_env.log.requests == paid  # every answer came from the cache
+
+
+def test_published_recipe_holds_no_local_path_endpoint_or_key() -> None:
+    recipe = Recipe(seed="/home/someone/data/pairs.jsonl", base_url="http://10.0.0.5:8000/v1", output="/srv/out",
+                    teacher_gguf="/models/qwen-7b.gguf", teacher_model="qwen-7b", repo_id="org/name", test_size=0.2)
+    text = recipe_toml(recipe)
+    fields = tomllib.loads(text)
+    assert fields["seed"] == "pairs.jsonl" and fields["teacher_model"] == "qwen-7b" and fields["test_size"] == 0.2
+    assert not {"base_url", "output", "teacher_gguf", "repo_id", "concurrency", "prices"} & set(fields)
+    for private in ("/home/someone", "10.0.0.5", "/srv/out", "/models"):
+        assert private not in text
+    assert "local_context" in fields  # a local teacher's context shapes its answers
+    assert tomllib.loads(recipe_toml(Recipe(seed="GAIR/lima")))["seed"] == "GAIR/lima"
 
 
 # --- recipe.toml through the Hub emulator ---------------------------------------------------------

@@ -60,6 +60,7 @@ def _preference_batch(batch: dict[str, list[Any]], systems: dict[str, str]) -> d
 
 def _convert(records: datasets.Dataset, fn: Any, systems: dict[str, str], features: datasets.Features,
              cache_file: Path | None) -> datasets.Dataset:
+    name = fn.__name__.strip("_")
     return records.map(
         fn,
         fn_kwargs={"systems": systems},
@@ -69,7 +70,9 @@ def _convert(records: datasets.Dataset, fn: Any, systems: dict[str, str], featur
         features=features,
         cache_file_name=str(cache_file) if cache_file else None,
         load_from_cache_file=False,
-        desc=f"Writing config {cache_file.stem if cache_file else ''}".rstrip(),
+        # Derived from the records' own fingerprint: no hashing of the systems table on every build.
+        new_fingerprint=f"{records._fingerprint}-{name}",
+        desc=f"Config {name.removesuffix('_batch')}",
     )
 
 
