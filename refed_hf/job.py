@@ -11,7 +11,6 @@ from typing import Any
 
 import datasets
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from builder.pipeline import synthesize
 from builder.seed import SeedReport, load_seed
@@ -20,12 +19,13 @@ from dataset_card import render_card
 from .errors import RecipeError
 from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
+from .release.examples import examples_of, examples_on_disk
 from .release.manifest import make_manifest
 from .release.publish import PublishPlan, publish, tag_of
 from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
 from .release.training_configs import training_configs
-from .release.writer import CONFIG_DIRS, data_file_patterns, release_dir, write_release
+from .release.writer import data_file_patterns, release_dir, write_release
 from .teacher import ClientFactory, Sampling, Teacher
 from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
@@ -56,44 +56,6 @@ def existing_release(recipe: Recipe) -> JobResult | None:
     return JobResult(path, manifest, built=False)
 
 
-def _first_record(release: Path) -> dict[str, Any] | None:
-    shards = sorted((release / CONFIG_DIRS["default"]).glob(f"{TRAIN}-*.parquet"))
-    if not shards:
-        return None
-    first = pq.ParquetFile(shards[0])
-    if not first.num_row_groups:
-        return None
-    table = first.read_row_group(0)
-    return table.slice(0, 1).to_pylist()[0] if table.num_rows else None
-
-
-def _feedback_of(release: Path, record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The `feedback` row of the example record's reference, for the card."""
-    shards = sorted((release / CONFIG_DIRS["feedback"]).glob("*.parquet"))
-    if record is None or not shards:
-        return None
-    rows = pq.read_table(shards, filters=[("reference_id", "=", record["reference_id"])]).slice(0, 1).to_pylist()
-    return rows[0] if rows else None
-
-
-def _examples(release: Path) -> dict[str, Any]:
-    record = _first_record(release)
-    return {"example": record, "feedback_example": _feedback_of(release, record)}
-
-
-def _build_examples(splits: dict[str, dict[str, datasets.Dataset]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The first train record and its reference's feedback row, as `_examples` reads them back from disk."""
-    records = splits["default"][TRAIN]
-    if not len(records):
-        return None, None
-    record = records[0]
-    for part in splits["feedback"].values():
-        ids = list(part["reference_id"])
-        if record["reference_id"] in ids:
-            return record, part[ids.index(record["reference_id"])]
-    return record, None
-
-
 def require_repo_id(recipe: Recipe) -> str:
     if not recipe.repo_id:
         raise RecipeError("--push and --dry-run need --repo-id ORG/NAME (or repo_id in the recipe)")
@@ -116,10 +78,9 @@ def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any =
 
 def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
     """The card of a built release as published to `repo_id`: load lines pinned to its tag."""
-    examples = _examples(release)
-    return render_card(manifest, examples["example"], _patterns(manifest), load_path=repo_id,
-                       revision=tag_of(manifest["version"]), history=history,
-                       feedback_example=examples["feedback_example"])
+    example, feedback_example = examples_on_disk(release)
+    return render_card(manifest, example, _patterns(manifest), load_path=repo_id,
+                       revision=tag_of(manifest["version"]), history=history, feedback_example=feedback_example)
 
 
 def _patterns(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -198,7 +159,7 @@ def _build(
                                  teacher.ledger, statistics, started,
                                  offline_demo=recipe.offline and not recipe.teacher_gguf)
         manifest.update(split_summary(splits, held_out, recipe.test_size))
-        example, feedback_example = _build_examples(splits)
+        example, feedback_example = examples_of(splits)
         path = write_release(
             output,
             recipe.version,
