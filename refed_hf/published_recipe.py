@@ -50,6 +50,8 @@ def recipe_toml(recipe: Recipe) -> str:
         f"#   python -m refed_hf.build --recipe hf://datasets/ORG/NAME@v{recipe.version}/{RECIPE_FILE} --output DIR",
         f"# or, with this file at hand: python -m refed_hf.build --recipe {RECIPE_FILE} --output DIR",
     ]
+    if recipe.azure:
+        header.append(f"# Built on Azure OpenAI: add --azure (teacher_model is the deployment name {recipe.teacher_model}).")
     if recipe.teacher_gguf:
         header.append(f"# Built with a local GGUF teacher: add --teacher-gguf PATH to your copy of {recipe.teacher_model}.gguf")
     if is_local_seed(recipe.seed):
