@@ -16,6 +16,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel
 
 from refed_hf.features import FEEDBACK_FEATURES, PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
+from refed_hf.published_recipe import is_local_seed
 from refed_hf.schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
 
 TEMPLATE = Path(__file__).with_name("template.md")
@@ -144,10 +145,6 @@ def card_metadata(manifest: dict[str, Any], data_files: dict[str, dict[str, str]
     return card_data
 
 
-def _seed_is_local(seed: str) -> bool:
-    return seed != "demo" and ("/" not in seed or seed.endswith((".json", ".jsonl", ".parquet", ".csv")))
-
-
 def training_sections(manifest: dict[str, Any], load_path: str, revision: str | None) -> dict[str, Any]:
     """What the sections for training, splits, limitations and reproducing need."""
     recipe = manifest["recipe"]
@@ -180,7 +177,7 @@ def training_sections(manifest: dict[str, Any], load_path: str, revision: str | 
         "improved_mean": improved,
         "response_mean": first,
         "language_name": LANGUAGE_NAMES.get(recipe.get("language", "en"), f"`{recipe.get('language')}`"),
-        "seed_is_local": _seed_is_local(recipe["seed"]),
+        "seed_is_local": is_local_seed(recipe["seed"]),
         "rebuild_command": f"python -m refed_hf.build --recipe {recipe_ref} --output DIR",
     }
 

@@ -25,8 +25,15 @@ LOCAL_FIELDS = ("offline", "local_context")
 _PATH_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 
 
+BUNDLED_SEED = "demo"  # the reference set shipped with the package: the same everywhere
+
+
 def is_local_seed(seed: str) -> bool:
-    return Path(seed).expanduser().exists() or seed.startswith((".", "/", "~")) or seed.endswith(_PATH_SUFFIXES)
+    """A file or directory of this machine, not a Hub dataset (whose ids are always ORG/NAME)."""
+    if seed == BUNDLED_SEED:
+        return False
+    return (Path(seed).expanduser().exists() or seed.startswith((".", "/", "~")) or seed.endswith(_PATH_SUFFIXES)
+            or "/" not in seed)
 
 
 def public_seed(seed: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tomllib
+import sys
 from pathlib import Path
 
 import datasets
@@ -14,9 +14,9 @@ import yaml
 from huggingface_hub import DatasetCard
 
 from refed_hf.errors import RecipeError
+from refed_hf.features import PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
 from refed_hf.published_recipe import recipe_toml
 from refed_hf.recipe import Recipe
-from refed_hf.features import PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
 from refed_hf.release.splits import held_out_references, split_by_reference
 from refed_hf.release.training_configs import training_configs
 from tests.conftest import HUB_TOKEN, TEST_KEY
@@ -24,6 +24,11 @@ from tests.fakes.hub import FakeHub
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher
 from tests.helpers import build, build_process, manifest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 # The Hub's task ids under task category text-generation (huggingface.js tasks list).
 HUB_TEXT_GENERATION_TASK_IDS = {"dialogue-modeling", "dialogue-generation", "conversational", "language-modeling"}
