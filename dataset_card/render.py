@@ -3,22 +3,37 @@ deciding whether to train on the data. Everything in it comes from the manifest 
 
 from __future__ import annotations
 
-import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import datasets
+import yaml
 from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.splits import SplitDict, SplitInfo
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel
 
-from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
-from refed_hf.schemas import Record, ReferenceFeedback
+from refed_hf.features import FEEDBACK_FEATURES, PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
+from refed_hf.recipe import is_local_seed
+from refed_hf.schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
 
 TEMPLATE = Path(__file__).with_name("template.md")
 EXAMPLE_TEXT_LIMIT = 300
+EXAMPLE_WIDTH = 88
+PAPER_URL = "https://arxiv.org/abs/2502.04511"
+CONFIG_FEATURES = {"default": RECORD_FEATURES, "feedback": FEEDBACK_FEATURES, "sft": SFT_FEATURES,
+                   "preference": PREFERENCE_FEATURES}
+CONFIG_ROWS = {"default": "records", "feedback": "feedback_rows", "sft": "records", "preference": "records"}
+# Who wrote the text of the records is the teacher; the `feedback` config also carries the seed's own text.
+# "other" where the seed's origin is not known to this tool.
+SEED_LANGUAGE_CREATORS = {"GAIR/lima": ["expert-generated", "found"]}
+# The Hub's task ids under text-generation are dialogue-modeling, dialogue-generation, conversational and
+# language-modeling; instruction/response chats for SFT and DPO are dialogue and language modeling.
+TASK_IDS = ["dialogue-modeling", "language-modeling"]
+LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
+                  "pt": "Portuguese", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian"}
 
 
 def size_category(n: int) -> str:
@@ -55,16 +70,50 @@ def _cut(value: Any) -> Any:
     return value
 
 
+class _WrappedDumper(yaml.SafeDumper):
+    """YAML for a reader: texts with line breaks as blocks, long lines wrapped."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        lines = [wrapped for line in value.splitlines() for wrapped in (textwrap.wrap(line, EXAMPLE_WIDTH) or [""])]
+        return dumper.represent_scalar("tag:yaml.org,2002:str", "\n".join(lines), style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_WrappedDumper.add_representer(str, _text)
+
+
+def example_block(row: dict[str, Any] | None) -> str | None:
+    """One row of a config as wrapped YAML, long texts cut, so no line overflows the card."""
+    if not row:
+        return None
+    return yaml.dump(_cut(row), Dumper=_WrappedDumper, width=EXAMPLE_WIDTH, allow_unicode=True, sort_keys=False).rstrip()
+
+
 def _version_order(release: dict[str, Any]) -> tuple[int, ...]:
     return tuple(int(part) for part in str(release["version"]).lstrip("v").split("."))
 
 
-def card_metadata(manifest: dict[str, Any], data_files: dict[str, str], pretty_name: str) -> DatasetCardData:
-    """YAML metadata: license, language, task, size, source, tags, configs and dataset_info."""
+def _split_sizes(manifest: dict[str, Any], config: str) -> dict[str, dict[str, int]]:
+    """Bytes and rows per split of a config (a manifest from before splits has `train` only)."""
+    files = manifest["files"][config]
+    if "splits" in files:
+        return files["splits"]
+    return {"train": {"num_bytes": files["num_bytes"], "rows": manifest[CONFIG_ROWS[config]]}}
+
+
+def card_metadata(manifest: dict[str, Any], data_files: dict[str, dict[str, str]], pretty_name: str) -> DatasetCardData:
+    """YAML metadata: license, language, creators, task, size, source, tags, configs and dataset_info."""
+    recipe = manifest["recipe"]
     card_data = DatasetCardData(
-        license=manifest["recipe"].get("license", "cc-by-nc-4.0"),
-        language=["en"],
+        license=recipe.get("license", "cc-by-nc-4.0"),
+        language=[recipe.get("language", "en")],
+        annotations_creators=["machine-generated"],
+        language_creators=sorted({"machine-generated", *SEED_LANGUAGE_CREATORS.get(recipe["seed"], ["other"])}),
+        multilinguality=["monolingual"],
         task_categories=["text-generation"],
+        task_ids=TASK_IDS,
         size_categories=[size_category(manifest["records"])],
         # Hub ids only: a local seed has no public name to point at.
         source_datasets=[manifest["seed"]["name"]] if manifest["seed"].get("kind") == "hub" else None,
@@ -73,17 +122,21 @@ def card_metadata(manifest: dict[str, Any], data_files: dict[str, str], pretty_n
     )
     MetadataConfigs(
         {
-            config: {"data_files": [{"split": "train", "path": pattern}]}
-            for config, pattern in data_files.items()
+            config: {"data_files": [{"split": split, "path": pattern} for split, pattern in patterns.items()]}
+            for config, patterns in data_files.items()
+            if config in manifest["files"]
         }
     ).to_dataset_card_data(card_data)
     infos = {}
-    for config, features, rows_key in (("default", RECORD_FEATURES, "records"), ("feedback", FEEDBACK_FEATURES, "feedback_rows")):
+    for config in data_files:
+        if config not in manifest["files"]:
+            continue
         sizes = manifest["files"][config]
         splits = SplitDict()
-        splits.add(SplitInfo(name="train", num_bytes=sizes["num_bytes"], num_examples=manifest[rows_key]))
+        for split, split_sizes in _split_sizes(manifest, config).items():
+            splits.add(SplitInfo(name=split, num_bytes=split_sizes["num_bytes"], num_examples=split_sizes["rows"]))
         infos[config] = DatasetInfo(
-            features=features,
+            features=CONFIG_FEATURES[config],
             splits=splits,
             download_size=sizes["download_size"],
             dataset_size=sizes["num_bytes"],
@@ -120,15 +173,54 @@ def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def training_sections(manifest: dict[str, Any], load_path: str, revision: str | None) -> dict[str, Any]:
+    """What the sections for training, splits, limitations and reproducing need."""
+    recipe = manifest["recipe"]
+    configs = [config for config in CONFIG_FEATURES if config in manifest["files"]]
+    sizes = {config: _split_sizes(manifest, config) for config in configs}
+    splits = list(sizes["default"]) if "default" in sizes else ["train"]
+    split_stats = manifest.get("split_statistics") or {}
+    lengths = manifest["statistics"]["lengths"]
+    first, improved = lengths["response"]["mean"], lengths["improved_response"]["mean"]
+    recipe_ref = (f"hf://datasets/{load_path}@{revision}/recipe.toml" if revision else f"{load_path}/recipe.toml")
+    return {
+        "paper_url": PAPER_URL,
+        "splits": splits,
+        "has_test": "test" in splits,
+        "split_rows": [{"config": c, **{split: sizes[c].get(split, {}).get("rows", 0) for split in splits}} for c in configs],
+        "split_stats": [
+            {"measure": "records", **{split: split_stats[split]["records"] for split in split_stats}},
+            *[{"measure": f"records from feature `{feature}`",
+               **{split: split_stats[split]["per_feature"].get(feature, 0) for split in split_stats}}
+              for feature in manifest["statistics"]["per_feature"]],
+            *[{"measure": f"mean length of `{name}` (characters)",
+               **{split: split_stats[split]["lengths"][name]["mean"] for split in split_stats}}
+              for name in lengths],
+        ] if split_stats else [],
+        "test_size": recipe.get("test_size", 0),
+        "test_references": manifest.get("splits", {}).get("test_references", 0),
+        "sft_schema": schema_rows(SftExample, SFT_FEATURES),
+        "preference_schema": schema_rows(PreferenceExample, PREFERENCE_FEATURES),
+        "length_ratio": round(improved / first, 2) if first else None,
+        "improved_mean": improved,
+        "response_mean": first,
+        "language_name": LANGUAGE_NAMES.get(recipe.get("language", "en"), f"`{recipe.get('language')}`"),
+        "seed_is_local": is_local_seed(recipe["seed"]) and recipe["seed"] != "demo",
+        "rebuild_command": f"python -m refed_hf.build --recipe {recipe_ref} --output DIR",
+    }
+
+
 def render_card(
     manifest: dict[str, Any],
     example: dict[str, Any] | None,
-    data_files: dict[str, str],
+    data_files: dict[str, dict[str, str]],
     load_path: str,
     revision: str | None = None,
     history: list[dict[str, Any]] | None = None,
+    feedback_example: dict[str, Any] | None = None,
 ) -> str:
-    """The README.md of a release, from its manifest, one example record and its data file patterns.
+    """The README.md of a release, from its manifest, one example record (and its reference's feedback
+    row) and its data file patterns.
 
     `load_path` and `revision` go into the loading lines (a local path, or the repo id and tag);
     `history` lists earlier releases, to which this one is added, newest first.
@@ -176,7 +268,9 @@ def render_card(
         library_versions=", ".join(f"{name} {v}" for name, v in manifest["library_versions"].items()),
         record_schema=schema_rows(Record, RECORD_FEATURES),
         feedback_schema=schema_rows(ReferenceFeedback, FEEDBACK_FEATURES),
-        example=json.dumps(_cut(example), indent=2, ensure_ascii=False) if example else None,
+        example=example_block(example),
+        feedback_example=example_block(feedback_example),
+        **training_sections(manifest, load_path, revision),
         per_feature=stats["per_feature"],
         lengths=[{"field": name, **values} for name, values in stats["lengths"].items()],
         answers_used=totals["answers_used"],

@@ -22,13 +22,25 @@ from .errors import RefedError  # noqa: E402
 from .recipe import Recipe, load_recipe  # noqa: E402
 
 
+def _test_size(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a fraction (0.1) or a count (200)") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     defaults = Recipe()
     p = argparse.ArgumentParser(
         prog="python -m refed_hf.build",
         description="Build a REFED release: reference-level feedback → new instructions → responses → improvements.",
     )
-    p.add_argument("--recipe", metavar="PATH", help="TOML file with any recipe fields; flags override it")
+    p.add_argument("--recipe", metavar="PATH_OR_HF_URI",
+                   help="TOML file with any recipe fields, or a published one: "
+                        "hf://datasets/ORG/NAME@vX.Y.Z/recipe.toml; flags override it")
     p.add_argument("--seed", metavar="NAME_OR_PATH", help=f"Hub dataset or local path (default {defaults.seed})")
     p.add_argument("--seed-split", help=f"split of the seed (default {defaults.seed_split})")
     p.add_argument("--seed-revision", metavar="REV",
@@ -47,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--azure", action="store_true", default=None, help="use Azure OpenAI (AZURE_OPENAI_* variables)")
     p.add_argument("--size", type=int, metavar="N", help=f"records wanted (default {defaults.size})")
     p.add_argument("--random-seed", type=int, help=f"seed of every sampling choice (default {defaults.random_seed})")
+    p.add_argument("--test-size", type=_test_size, metavar="X",
+                   help="held-out split `test`, whole references: a fraction below 1 or a count of records (default 0: none)")
+    p.add_argument("--language", help=f"language code of the records, for the card (default {defaults.language})")
     p.add_argument("--concurrency", type=int, help=f"teacher calls in flight at most (default {defaults.concurrency})")
     p.add_argument("--max-rpm", type=int, help="teacher requests per minute at most (default: no limit)")
     p.add_argument("--max-tpm", type=int, help="teacher tokens per minute at most (default: no limit)")

@@ -10,7 +10,7 @@ from typing import Any, Union, get_args, get_origin
 import datasets
 from pydantic import BaseModel
 
-from .schemas import Record, ReferenceFeedback
+from .schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
 
 
 def _feature_of(annotation: Any) -> Any:
@@ -37,6 +37,8 @@ def features_of(model: type[BaseModel]) -> datasets.Features:
 
 RECORD_FEATURES = features_of(Record)
 FEEDBACK_FEATURES = features_of(ReferenceFeedback)
+SFT_FEATURES = features_of(SftExample)
+PREFERENCE_FEATURES = features_of(PreferenceExample)
 
 
 def _tighten(node: Any) -> None:

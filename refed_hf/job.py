@@ -11,7 +11,6 @@ from typing import Any
 
 import datasets
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from builder.pipeline import synthesize
 from builder.plan import RECORDS_PER_REFERENCE
@@ -22,12 +21,16 @@ from . import signals
 from .diskspace import check_room, disk_errors
 from .errors import DiskWriteError, RecipeError, TeacherFatalError
 from .lock import output_lock
+from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
+from .release.examples import examples_of, examples_on_disk
 from .release.manifest import make_manifest
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
+from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
-from .release.writer import CONFIG_DIRS, data_file_patterns, release_dir, write_release
+from .release.training_configs import training_configs
+from .release.writer import data_file_patterns, release_dir, write_release
 from .teacher import ClientFactory, Sampling, Teacher
 from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
@@ -60,17 +63,6 @@ def existing_release(recipe: Recipe) -> JobResult | None:
     return JobResult(path, manifest, built=False)
 
 
-def _first_record(release: Path) -> dict[str, Any] | None:
-    shards = sorted((release / CONFIG_DIRS["default"]).glob("*.parquet"))
-    if not shards:
-        return None
-    first = pq.ParquetFile(shards[0])
-    if not first.num_row_groups:
-        return None
-    table = first.read_row_group(0)
-    return table.slice(0, 1).to_pylist()[0] if table.num_rows else None
-
-
 def require_repo_id(recipe: Recipe) -> str:
     if not recipe.repo_id:
         raise RecipeError("--push and --dry-run need --repo-id ORG/NAME (or repo_id in the recipe)")
@@ -80,18 +72,27 @@ def require_repo_id(recipe: Recipe) -> str:
 def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any = print) -> PublishPlan:
     """Publish a built release to `recipe.repo_id`, with its card rendered for the Hub."""
     repo_id = require_repo_id(recipe)
-    example = _first_record(result.path)
-    tag = tag_of(recipe.version)
     return publish(
         result.path,
         recipe.version,
         repo_id,
         recipe.private,
         dry_run,
-        lambda history: render_card(result.manifest, example, data_file_patterns(), load_path=repo_id,
-                                    revision=tag, history=history),
+        lambda history: hub_card(result.path, result.manifest, repo_id, history),
         say,
     )
+
+
+def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
+    """The card of a built release as published to `repo_id`: load lines pinned to its tag."""
+    example, feedback_example = examples_on_disk(release)
+    return render_card(manifest, example, _patterns(manifest), load_path=repo_id,
+                       revision=tag_of(manifest["version"]), history=history, feedback_example=feedback_example)
+
+
+def _patterns(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The card's data files: every config has the splits the release was written with."""
+    return data_file_patterns(list(manifest["files"]["default"].get("splits", {TRAIN: None})))
 
 
 def _output_dir(recipe: Recipe) -> Path:
@@ -188,6 +189,11 @@ def _build(
                 seed_facts = seed_report.as_dict()
                 seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
                 feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
+                # The training configs are the same records in TRL's shapes; then every config is split alike.
+                tables = {"default": synthesis.records, "feedback": feedback,
+                          **training_configs(synthesis.records, feedback, workdir)}
+                held_out = held_out_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
+                splits = split_by_reference(tables, held_out, workdir)
                 endpoint = endpoint_description(
                     recipe.azure, None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
                     recipe.teacher_model, recipe.local)
@@ -195,14 +201,17 @@ def _build(
                                          teacher.ledger, statistics, started,
                                          offline_demo=recipe.offline and not recipe.teacher_gguf, endpoint=endpoint)
                 manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
-                example = synthesis.records[0] if len(synthesis.records) else None
+                manifest.update(split_summary(splits, held_out, recipe.test_size))
+                example, feedback_example = examples_of(splits)
                 path = write_release(
                     output,
                     recipe.version,
-                    {"default": synthesis.records, "feedback": feedback},
+                    splits,
                     manifest,
-                    lambda final: render_card(final, example, data_file_patterns(),
-                                              load_path=str(output / f"v{recipe.version}")),
+                    lambda final: render_card(final, example, _patterns(final),
+                                              load_path=str(output / f"v{recipe.version}"),
+                                              feedback_example=feedback_example),
+                    extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
                 )
         finally:
             cache.close()

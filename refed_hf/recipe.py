@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import RecipeError
 
@@ -24,9 +24,10 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 CONTENT_FIELDS = ("seed", "seed_split", "teacher_model", "size", "random_seed", "version", "temperature",
                   "top_p", "max_tokens", "structured_outputs", "max_reasks",
                   "seed_revision", "seed_config", "instruction_column", "response_column", "context_column",
-                  "max_reference_tokens", "license", "feedback_text")
+                  "max_reference_tokens", "license", "feedback_text", "test_size", "language")
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class Prices(BaseModel):
@@ -50,6 +51,8 @@ class Recipe(BaseModel):
     azure: bool = False
     size: int = Field(10000, ge=1)
     random_seed: int = 0
+    test_size: int | float = Field(0, ge=0)
+    language: str = "en"
     concurrency: int = Field(64, ge=1, le=4096)
     max_rpm: int | None = Field(None, ge=1)
     max_tpm: int | None = Field(None, ge=1)
@@ -98,6 +101,24 @@ class Recipe(BaseModel):
         # An empty name would reach the release (e.g. a card naming no teacher) or fail on every call.
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("test_size")
+    @classmethod
+    def _test_size(cls, value: int | float, info: ValidationInfo) -> int | float:
+        if value >= 1 and float(value) != int(value):
+            raise ValueError("must be a fraction below 1 (e.g. 0.1) or a whole number of records (e.g. 200)")
+        value = int(value) if value >= 1 else value
+        size = info.data.get("size")
+        if value >= 1 and size is not None and value >= size:
+            raise ValueError(f"a count of test records must be below --size ({size}); or give a fraction, e.g. 0.1")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not LANGUAGE.match(value):
+            raise ValueError("must be a language code as the Hub lists them, e.g. en, fr, zh")
         return value
 
     @field_validator("repo_id")
@@ -152,15 +173,17 @@ def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:
     data: dict[str, Any] = {}
     origin = "the command line"
     if path is not None:
-        file = Path(path)
+        from .published_recipe import fetch_recipe, is_hub_reference  # noqa: PLC0415 - it imports this module
+
+        file = fetch_recipe(str(path)) if is_hub_reference(path) else Path(path)
         if not file.is_file():
             raise RecipeError(f"recipe file not found: {file} (check --recipe)")
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise RecipeError(f"recipe {file} is not valid TOML: {exc}") from None
+            raise RecipeError(f"recipe {path} is not valid TOML: {exc}") from None
         data = {key.replace("-", "_"): value for key, value in data.items()}
-        origin = str(file)
+        origin = str(path)
     try:
         Recipe.model_validate(data)
     except ValidationError as exc:

@@ -121,3 +121,37 @@ class ReferenceFeedback(_Strict):
     system: str = Field(description="The reference's system turn, from the seed (\"\" when it has none).")
     seed_split: str = Field(description="The seed split the reference was read from.")
     seed_row: int = Field(description="The reference's row index in that split of the seed (at the recorded commit).")
+
+
+# --- The training configs: the same records in the shapes TRL's trainers take as they are --------
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(_Strict):
+    """One chat turn, as TRL's conversational formats and chat templates expect it."""
+
+    role: Role = Field(description="Who speaks: system, user or assistant.")
+    content: str = Field(description="What is said.")
+
+
+class SftExample(_Strict):
+    """One record as a conversation for supervised fine-tuning: config `sft`."""
+
+    messages: list[Message] = Field(
+        description="The reference's system turn (when it had one), the instruction as the user turn and the "
+        "improved response as the assistant turn."
+    )
+    reference_id: str = Field(description="Id of the reference pair (row of config `feedback`).")
+    feature: str = Field(description="Which feature of the reference inspired the instruction: subject or skill.")
+
+
+class PreferenceExample(_Strict):
+    """One record as a preference pair (the improved response over the first draft): config `preference`."""
+
+    prompt: list[Message] = Field(
+        description="The reference's system turn (when it had one) and the instruction as the user turn."
+    )
+    chosen: list[Message] = Field(description="The improved response, as the one assistant turn.")
+    rejected: list[Message] = Field(description="The first response, before improvement, as the one assistant turn.")
+    reference_id: str = Field(description="Id of the reference pair (row of config `feedback`).")

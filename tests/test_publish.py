@@ -60,7 +60,7 @@ def test_versions_are_published_tagged_and_pinned(publishing: FakeHub, workdir: 
     assert meta["task_categories"] == ["text-generation"] and meta["size_categories"] == ["n<1K"]
     assert "source_datasets" not in meta  # a local seed has no Hub id to name
     assert set(meta["tags"]) == {"synthetic", "instruction-tuning", "reference-level-feedback"}
-    assert [c["config_name"] for c in meta["configs"]] == ["default", "feedback"]
+    assert {c["config_name"] for c in meta["configs"]} == {"default", "feedback", "sft", "preference"}
     info = {i["config_name"]: i for i in meta["dataset_info"]}
     assert info["default"]["splits"][0]["num_examples"] == 30 and info["feedback"]["splits"][0]["num_examples"] == 6
     history = card.text[card.text.index("## Release history"):]

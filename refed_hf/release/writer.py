@@ -4,6 +4,10 @@
     OUTPUT/vX.Y.Z/manifest.json                     how it was made, with every count
     OUTPUT/vX.Y.Z/data/default/train-*.parquet      config `default`: the records
     OUTPUT/vX.Y.Z/data/feedback/train-*.parquet     config `feedback`: references and their feedback
+    OUTPUT/vX.Y.Z/data/sft/train-*.parquet          config `sft`: the records as TRL conversations
+    OUTPUT/vX.Y.Z/data/preference/train-*.parquet   config `preference`: the records as TRL preference pairs
+    OUTPUT/vX.Y.Z/data/*/test-*.parquet             split `test` of each config (with --test-size)
+    OUTPUT/vX.Y.Z/recipe.toml                       the published recipe (rebuild with --recipe)
 
 The directory is written under a temporary name and renamed into place, so a crash never leaves
 a half-written release where a finished one is expected.
@@ -15,45 +19,58 @@ import json
 import math
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import datasets
 
 from .. import signals
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # datasets' usual shard size for push_to_hub
-CONFIG_DIRS = {"default": "data/default", "feedback": "data/feedback"}
+CONFIG_DIRS = {"default": "data/default", "feedback": "data/feedback", "sft": "data/sft",
+               "preference": "data/preference"}
 
 
 def release_dir(output: str | Path, version: str) -> Path:
     return Path(output) / f"v{version}"
 
 
-def data_file_patterns() -> dict[str, str]:
-    """The `configs` data_files of the card, per config."""
-    return {config: f"{folder}/train-*" for config, folder in CONFIG_DIRS.items()}
+def data_file_patterns(splits: Sequence[str] = ("train",)) -> dict[str, dict[str, str]]:
+    """The `configs` data_files of the card, per config and split."""
+    return {config: {split: f"{folder}/{split}-*" for split in splits} for config, folder in CONFIG_DIRS.items()}
 
 
-def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int) -> dict[str, int]:
+def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, split: str = "train") -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     num_bytes = table.data.nbytes
     shards = max(1, math.ceil(num_bytes / max_shard_bytes))
     for index in range(shards):
         shard = table.shard(num_shards=shards, index=index, contiguous=True)
-        shard.to_parquet(str(folder / f"train-{index:05d}-of-{shards:05d}.parquet"))
-    download_size = sum(path.stat().st_size for path in folder.glob("*.parquet"))
+        shard.to_parquet(str(folder / f"{split}-{index:05d}-of-{shards:05d}.parquet"))
+    download_size = sum(path.stat().st_size for path in folder.glob(f"{split}-*.parquet"))
     return {"num_bytes": num_bytes, "download_size": download_size, "shards": shards}
+
+
+def _write_config(parts: datasets.Dataset | Mapping[str, datasets.Dataset], folder: Path,
+                  max_shard_bytes: int) -> dict[str, Any]:
+    """One config's splits (a bare Dataset is split `train`): totals as before, plus per split."""
+    splits = {"train": parts} if isinstance(parts, datasets.Dataset) else dict(parts)
+    written = {split: {**_write_parquet(table, folder, max_shard_bytes, split), "rows": len(table)}
+               for split, table in splits.items()}
+    totals = {key: sum(sizes[key] for sizes in written.values()) for key in ("num_bytes", "download_size", "shards")}
+    return {**totals, "splits": written}
 
 
 def write_release(
     output: str | Path,
     version: str,
-    tables: dict[str, datasets.Dataset],
+    tables: Mapping[str, datasets.Dataset | Mapping[str, datasets.Dataset]],
     manifest: dict[str, Any],
     render_card: Callable[[dict[str, Any]], str],
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    extra_files: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write both configs as parquet, then the manifest and the card (which describe the files)."""
+    """Write every config as parquet (each split of it), then the manifest, the card (which describe the
+    files) and `extra_files` (name → text, e.g. recipe.toml)."""
     final = release_dir(output, version)
     staging = final.with_name(f".{final.name}.partial")
     if staging.exists():
@@ -64,12 +81,14 @@ def write_release(
 
     with signals.cleanup_on_abort(remove_staging):
         try:
-            files = {config: _write_parquet(tables[config], staging / folder, max_shard_bytes)
-                     for config, folder in CONFIG_DIRS.items()}
+            files = {config: _write_config(tables[config], staging / CONFIG_DIRS[config], max_shard_bytes)
+                     for config in tables}
             manifest = {**manifest, "files": files}
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                    encoding="utf-8")
             (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
+            for name, text in (extra_files or {}).items():
+                (staging / name).write_text(text, encoding="utf-8")
         except BaseException:
             remove_staging()
             raise
