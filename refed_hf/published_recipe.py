@@ -48,7 +48,7 @@ def recipe_toml(recipe: Recipe, seed_sha: str | None = None) -> str:
         header.append(f"# Built on Azure OpenAI: add --azure (teacher_model is the deployment name {recipe.teacher_model}).")
     if recipe.teacher_gguf:
         header.append(f"# Built with a local GGUF teacher: add --teacher-gguf PATH to your copy of {recipe.teacher_model}.gguf")
-    if is_local_seed(recipe.seed) and recipe.seed != BUNDLED_SEED:
+    if is_local_seed(recipe.seed) and recipe.seed != "demo":
         header.append(f"# The seed is a local file or directory: run from where `{Path(recipe.seed).name}` is.")
     return "\n".join(header) + "\n\n" + tomli_w.dumps(published_fields(recipe, seed_sha))
 

@@ -7,10 +7,16 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 
 import datasets
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 from huggingface_hub import DatasetCard
 
 from tests.conftest import HUB_TOKEN, TEST_KEY
@@ -125,8 +131,8 @@ def test_gated_without_accepted_terms_private_and_missing_repos(seeds_hub: dict[
     assert teacher_env.log.requests == 0
 
 
-def test_pinned_revision_reads_that_commit(seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path,
-                                           capsys, monkeypatch) -> None:
+def test_pinned_revision_reads_that_commit(seeds_hub: dict[str, str], hub: FakeHub, teacher_env: FakeTeacher,
+                                           workdir: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     code, _, err = build(capsys, "--seed", "seed-org/pinned", "--seed-revision", "v2.0", "--size", "5", "--output", "out")
     line = _error_line(err)
@@ -142,6 +148,15 @@ def test_pinned_revision_reads_that_commit(seeds_hub: dict[str, str], teacher_en
     assert code == 0, err
     seed = manifest(workdir / "out" / "v0.2.0")["seed"]
     assert seed["sha"] == seeds_hub["pinned-main"] and seed["rows"] == 5
+    # The published recipe pins the commit read, not the branch: a rebuild from it reads the same rows
+    # even though `main` moves on.
+    published = tomllib.loads((workdir / "out" / "v0.2.0" / "recipe.toml").read_text(encoding="utf-8"))
+    assert published["seed"] == "seed-org/pinned" and published["seed_revision"] == seeds_hub["pinned-main"]
+    hub.add_commit("seed-org/pinned", {"train.jsonl": b'{"prompt": "later", "completion": "row"}\n'}, "move main")
+    code, _, err = build(capsys, "--recipe", str(workdir / "out" / "v0.2.0" / "recipe.toml"), "--output", "out",
+                         "--version", "0.3.0")
+    assert code == 0, err
+    assert manifest(workdir / "out" / "v0.3.0")["seed"]["sha"] == seeds_hub["pinned-main"]
 
 
 def test_configs_and_splits(seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch) -> None:
