@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .batches import BatchFaults, FakeBatches
 from .http import Request, Response, ThreadedServer
 
 CONTENT_FILTER_MARKER = "FORBIDDEN-TOPIC"
@@ -42,6 +43,7 @@ class TeacherFaults:
     rate_content_filter: float = 0.0  # share of questions refused with a content-filter error
     api_key: str | None = None  # when set, other keys get 401
     words: int = 12  # length of generated texts
+    cache_block: int = 32  # prompt tokens per prefix-cache block (0: no prefix cache)
 
 
 @dataclass
@@ -118,9 +120,12 @@ def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, 
 class FakeTeacher:
     """Start with `.start()`; `.url` is the base URL to give the client (ends in /v1)."""
 
-    def __init__(self, faults: TeacherFaults | None = None, port: int = 0, seed: int = 0) -> None:
+    def __init__(self, faults: TeacherFaults | None = None, port: int = 0, seed: int = 0,
+                 batch_faults: BatchFaults | None = None) -> None:
         self.faults = faults or TeacherFaults()
         self.log = TeacherLog()
+        self.batches = FakeBatches(self, batch_faults, seed)  # the Files and Batches endpoints
+        self._prefixes: set[bytes] = set()
         self.in_flight = 0
         self._rng = random.Random(seed)
         self._server = ThreadedServer(self._handle, port)
@@ -153,6 +158,9 @@ class FakeTeacher:
             return Response.of_json({"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}, 401)
         if request.path.endswith("/models"):
             return Response.of_json({"object": "list", "data": [{"id": "fake-teacher", "object": "model", "owned_by": "tests"}]})
+        batch_api = await self.batches.handle(request)
+        if batch_api is not None:
+            return batch_api
         if not request.path.endswith("/chat/completions"):
             return Response.of_json({"error": {"message": f"no route {request.path}"}}, 404)
         self.log.requests += 1
@@ -206,6 +214,7 @@ class FakeTeacher:
                 content = f"```json\n{content}\n```"
         prompt_tokens = len(json.dumps(body["messages"])) // 4
         completion_tokens = len(content) // 4
+        cached_tokens = self._cached_prefix(json.dumps(body["messages"]))
         return Response.of_json(
             {
                 "id": f"chatcmpl-{digest[:12]}",
@@ -214,9 +223,28 @@ class FakeTeacher:
                 "model": body.get("model", "fake"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens},
+                          "total_tokens": prompt_tokens + completion_tokens,
+                          "prompt_tokens_details": {"cached_tokens": cached_tokens}},
             }
         )
+
+    def _cached_prefix(self, prompt: str) -> int:
+        """Prompt tokens served from the prefix cache, as a provider's automatic caching would:
+        the longest whole number of `cache_block`-token blocks this prompt shares with one seen before."""
+        block = self.faults.cache_block * 4  # characters, at 4 characters a token
+        if block <= 0:
+            return 0
+        running = hashlib.sha256()
+        cached = 0
+        data = prompt.encode()
+        for end in range(block, len(data) + 1, block):
+            running.update(data[end - block : end])
+            digest = running.copy().digest()
+            if digest in self._prefixes:
+                cached = end // 4
+            else:
+                self._prefixes.add(digest)
+        return cached
 
     def most_in_window(self, seconds: float = 60.0, tokens: bool = False) -> int:
         """The most completion requests (or, with `tokens`, answered tokens) that started within any `seconds`."""
