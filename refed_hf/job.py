@@ -28,6 +28,7 @@ from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .teacher.limiter import CallLimiter
+from .teacher.transports import check_cost_options, use_transports
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 
 CACHE_FILE = "cache.sqlite"
@@ -97,11 +98,14 @@ def _output_dir(recipe: Recipe) -> Path:
 
 
 def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, **options: Any) -> Teacher:
+    # With --batch the limiter paces nothing (the Batch API queues the calls); its width only sets how
+    # many references are in flight, and every reference should be, so that waves are large.
+    concurrency = 4096 if recipe.batch else recipe.concurrency
     return Teacher(
         factory,
         model=recipe.teacher_model,
         cache=cache,
-        limiter=CallLimiter(recipe.concurrency, recipe.max_rpm, recipe.max_tpm),
+        limiter=CallLimiter(concurrency, recipe.max_rpm, recipe.max_tpm),
         ledger=Ledger(),
         sampling=Sampling(recipe.temperature, recipe.top_p, recipe.max_tokens, recipe.random_seed),
         structured_outputs=recipe.structured_outputs,
@@ -114,6 +118,7 @@ def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, *
 def run(recipe: Recipe) -> JobResult:
     """Build the release the recipe describes; every check that can fail does so before a paid call."""
     started = time.monotonic()
+    check_cost_options(recipe)
     if recipe.local:
         model = check_gguf(recipe.teacher_gguf) if recipe.teacher_gguf else bundled_model()
         check_runtime()
@@ -147,11 +152,14 @@ def _build(
     workdir = output / f".work-v{recipe.version}"
     try:
         teacher = make_teacher(recipe, cache, factory, **teacher_options)
+        transports = use_transports(recipe, teacher, cache, quiet=not datasets.is_progress_bar_enabled())
         synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
+        transports.check_budget()
         statistics = record_statistics(synthesis.records)
         manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
                                  teacher.ledger, statistics, started,
-                                 offline_demo=recipe.offline and not recipe.teacher_gguf)
+                                 offline_demo=recipe.offline and not recipe.teacher_gguf,
+                                 batch=transports.batch_stats())
         example = synthesis.records[0] if len(synthesis.records) else None
         path = write_release(
             output,
