@@ -336,7 +336,9 @@ class BatchTransport:
         errors: dict[str, BaseException | str] = {}  # an exception to fail with, or a code to retry
         if batch.status == "failed":
             codes = {error.code for error in (batch.errors.data if batch.errors and batch.errors.data else [])}
-            limited = "token_limit_exceeded" in codes
+            # Refused for the enqueued-token limit while other batches of ours run: wait for them. With
+            # none running, the file alone is over the limit, and retries are counted (and bounded).
+            limited = "token_limit_exceeded" in codes and len(self._live) > 1
             if limited:
                 self._hold = True
                 self.stats.token_limit_waits += 1
