@@ -10,6 +10,7 @@ budget continues from the cache.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -43,6 +44,7 @@ class BudgetGuard:
         self.refused = 0
         self._default_completion = 0.25 * max_tokens
         self._completion: dict[str, float] = {}
+        self._finished: list[asyncio.Future[None]] = []  # calls waiting for one in flight to finish
 
     @property
     def tripped(self) -> bool:
@@ -56,14 +58,25 @@ class BudgetGuard:
 
     async def __call__(self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str) -> CachedAnswer:
         kind, estimate = self._estimate(body)
-        if self.tripped or self.spent + self.reserved + estimate > self.budget:
-            self.refused += 1
-            raise OverBudget(f"over --max-budget ${self.budget}")
+        while True:
+            if self.tripped or self.spent + estimate > self.budget:
+                self.refused += 1
+                raise OverBudget(f"over --max-budget ${self.budget}")
+            if self.spent + self.reserved + estimate <= self.budget:
+                break
+            # Calls in flight may cost less than reserved for them: wait for one to finish.
+            waiter = asyncio.get_running_loop().create_future()
+            self._finished.append(waiter)
+            await waiter
         self.reserved += estimate
         try:
             answer = await self.inner(body, counts, key, stage, identity)
         finally:
             self.reserved -= estimate
+            waiting, self._finished = self._finished, []
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_result(None)
         self.spent += self.prices.cost(Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens),
                                        self.batch)
         if answer.completion_tokens:
