@@ -125,3 +125,64 @@ def test_kill_during_batches_then_rerun_pays_nothing_twice(tmp_path: Path) -> No
         reference.stop()
     assert _tables(killed / "out" / "v0.1.0") == _tables(straight / "out" / "v0.1.0")
     assert sum(fake.log.answered.values()) == sum(reference.log.answered.values())
+
+
+def test_azure_batch_uses_azure_routes(fake_teacher: FakeTeacher, workdir: Path, capsys, monkeypatch) -> None:
+    fake_teacher.faults.api_key = None  # Azure sends `api-key`, not a bearer token
+    fake_teacher.batches.faults.duration = 0.05
+    monkeypatch.setenv("AZURE_ENDPOINT", fake_teacher.url.removesuffix("/v1"))
+    monkeypatch.setenv("AZURE_OPENAI_KEY", "azure-secret-key")
+    monkeypatch.setenv("AZURE_VERSION", "2024-10-21")
+    write_lima_seed(workdir / "seed.jsonl", single=2)
+    code, _, err = build(capsys, "--azure", "--teacher-model", "my-deployment", "--seed", "seed.jsonl",
+                         "--size", "4", "--output", "out", *FAST, "--recipe", str(_prices(workdir)))
+    assert code == 0, err
+    assert fake_teacher.log.requests == 0 and fake_teacher.batches.log.batches >= 4
+    batch = next(iter(fake_teacher.batches.batches.values()))
+    assert batch["endpoint"] == "/chat/completions"  # Azure's route, the deployment in body.model
+    m = manifest(workdir / "out" / "v0.1.0")
+    assert m["records"] == 4 and m["estimated_cost_usd"] is not None
+
+
+def _prices(workdir: Path) -> Path:
+    recipe = workdir / "recipe.toml"
+    recipe.write_text("[prices]\nprompt = 0.15\ncompletion = 0.60\n")
+    return recipe
+
+
+def test_enqueued_token_limit_splits_waves_and_waits(workdir: Path, capsys, key) -> None:
+    write_lima_seed(workdir / "seed.jsonl", single=4)
+    # The provider refuses batches past 3,000 enqueued tokens and the recipe does not say so: refused
+    # batches (not a failure of their lines) are cut smaller and go out again as others finish.
+    fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=0.1, token_limit=3000)).start()
+    try:
+        code, _, err = _build_with(fake, capsys, "out", "--size", "20", *FAST)
+    finally:
+        fake.stop()
+    assert code == 0, err
+    api = manifest(workdir / "out" / "v0.1.0")["batch_api"]
+    assert fake.batches.log.token_limit_failures >= 1 and api["token_limit_waits"] >= 1
+    # Waves were cut into smaller batches that fit, sent one after another.
+    assert api["batches"] - fake.batches.log.token_limit_failures > 4
+    answers = manifest(workdir / "out" / "v0.1.0")["teacher"]["this_run"]["answers"]
+    assert sum(fake.batches.log.submitted.values()) == answers and api["failed_lines"] == 0
+    assert manifest(workdir / "out" / "v0.1.0")["records"] == 20
+    assert set(fake.batches.log.submitted.values()) == {1}
+
+
+def test_ctrl_c_says_batches_keep_running(tmp_path: Path) -> None:
+    write_lima_seed(tmp_path / "seed.jsonl", single=4)
+    fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=5)).start()
+    try:
+        proc = build_process({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}, tmp_path,
+                             "--seed", "seed.jsonl", "--size", "20", "--output", "out", *FAST)
+        deadline = time.monotonic() + 60
+        while fake.batches.log.batches < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        fake.stop()
+    assert proc.returncode == 130
+    assert "keep running at the provider" in err and "rerun the same command" in err

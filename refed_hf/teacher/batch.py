@@ -144,6 +144,7 @@ class BatchTransport:
         self._poll_max = poll_max
         self._settle = min(0.5, poll_max)
         self._token_limit = token_limit
+        self._learned_limit: int | None = None  # from refusals, when the setting is missing or too high
         self._max_lines = max_lines
         self._max_bytes = max_bytes
         self._say = say or (lambda text: None)
@@ -235,11 +236,13 @@ class BatchTransport:
         record = {"wave": self.stats.waves, "stages": dict(Counter(line.stage for line in lines)), "batches": 0,
                   "lines": 0}
         self.stats.by_wave.append(record)
-        for chunk in _chunks(payloads, self._max_lines, self._max_bytes, self._token_limit):
+        limits = [limit for limit in (self._token_limit, self._learned_limit) if limit is not None]
+        token_limit = min(limits) if limits else None
+        for chunk in _chunks(payloads, self._max_lines, self._max_bytes, token_limit):
             chosen = [lines[i] for i in chunk]
             tokens = sum(len(payloads[i]) // 4 for i in chunk)  # about 4 bytes a token
             enqueued = sum(live.tokens for live in self._live.values())
-            if self._token_limit is not None and self._live and enqueued + tokens > self._token_limit:
+            if token_limit is not None and self._live and enqueued + tokens > token_limit:
                 # Over the enqueued-token limit: these go out once a running batch has finished.
                 self._requeue(chosen)
                 self._hold = True
@@ -336,12 +339,17 @@ class BatchTransport:
         errors: dict[str, BaseException | str] = {}  # an exception to fail with, or a code to retry
         if batch.status == "failed":
             codes = {error.code for error in (batch.errors.data if batch.errors and batch.errors.data else [])}
-            # Refused for the enqueued-token limit while other batches of ours run: wait for them. With
-            # none running, the file alone is over the limit, and retries are counted (and bounded).
-            limited = "token_limit_exceeded" in codes and len(self._live) > 1
+            limited = "token_limit_exceeded" in codes
             if limited:
-                self._hold = True
+                # Refused for the enqueued-token limit: not a failure of its lines. With other batches
+                # of ours running, wait for one to finish; alone, the file is over the limit by itself,
+                # so later files are cut to half its size (a single line refused alone does fail).
                 self.stats.token_limit_waits += 1
+                if len(self._live) > 1:
+                    self._hold = True
+                else:
+                    self._learned_limit = max(1, min(self._learned_limit or live.tokens, live.tokens) // 2)
+                    limited = len(live.keys) > 1
             errors = dict.fromkeys(live.keys, "token_limit_exceeded" if limited else "batch_failed")
         else:
             for entry in await self._content(batch.output_file_id):
