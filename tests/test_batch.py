@@ -186,3 +186,20 @@ def test_ctrl_c_says_batches_keep_running(tmp_path: Path) -> None:
         fake.stop()
     assert proc.returncode == 130
     assert "keep running at the provider" in err and "rerun the same command" in err
+
+
+def test_a_batch_created_but_never_recorded_is_found_again_not_created_twice(workdir: Path, capsys, key) -> None:
+    write_lima_seed(workdir / "seed.jsonl", single=3)
+    # Every creation answers after the client's timeout: the batch exists, the client never heard.
+    fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=0.1, create_delay=0.6)).start()
+    try:
+        code, _, err = _build_with(fake, capsys, "out", "--size", "20", *FAST, "--request-timeout", "0.3")
+    finally:
+        fake.stop()
+    assert code == 0, err
+    uploads = [f for f in fake.batches.files if fake.batches.files[f].count(b'"custom_id"') and
+               any(b["input_file_id"] == f for b in fake.batches.batches.values())]
+    # One batch per uploaded input file, each line submitted once: every batch was adopted by its file.
+    assert len(fake.batches.batches) == len(uploads) >= 4
+    assert set(fake.batches.log.submitted.values()) == {1}
+    assert manifest(workdir / "out" / "v0.1.0")["records"] == 20

@@ -211,12 +211,14 @@ class BatchTransport:
                 line.settle(error=exc)
             self._queue, self._waiting = {}, {}
 
-    async def _call(self, make: Callable[[], Any]) -> Any:
-        """A Batch API management call, retried like a chat call on transient errors."""
+    async def _call(self, make: Callable[[], Any], resend: bool = True) -> Any:
+        """A Batch API management call, retried like a chat call on transient errors; with
+        `resend=False` not after a lost connection or a timeout, when the call may have taken effect."""
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self._teacher.max_retries + 1),
             wait=wait_random_exponential(multiplier=0.5, max=30),
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(
+                lambda exc: _retryable(exc) and (resend or isinstance(exc, openai.APIStatusError))),
             reraise=True,
         ):
             with attempt:
@@ -224,8 +226,9 @@ class BatchTransport:
         raise AssertionError("unreachable")
 
     async def _submit_wave(self) -> None:
+        # Lines leave the queue only once their file is uploaded: if a call fails, the worker settles
+        # every line still queued or waiting, so none is left hanging.
         lines = list(self._queue.values())
-        self._queue = {}
         self.stats.waves += 1
         wave = f"{self.stats.waves}: {_wave_label(lines)}"
         payloads = [
@@ -243,8 +246,7 @@ class BatchTransport:
             tokens = sum(len(payloads[i]) // 4 for i in chunk)  # about 4 bytes a token
             enqueued = sum(live.tokens for live in self._live.values())
             if token_limit is not None and self._live and enqueued + tokens > token_limit:
-                # Over the enqueued-token limit: these go out once a running batch has finished.
-                self._requeue(chosen)
+                # Over the enqueued-token limit: these stay queued until a running batch has finished.
                 self._hold = True
                 self.stats.token_limit_waits += 1
                 continue
@@ -268,6 +270,7 @@ class BatchTransport:
         self._live[upload.id] = live
         for line in lines:
             line.counts.requests += 1
+            self._queue.pop(line.key, None)
             self._waiting[line.key] = line
             self._key_batch[line.key] = upload.id
         self.stats.batches += 1
@@ -279,7 +282,8 @@ class BatchTransport:
                     endpoint=self._endpoint,  # type: ignore[arg-type]
                     completion_window="24h",
                     metadata={"refed_wave": wave[:512]},
-                )
+                ),
+                resend=False,  # a second create of the same file would run (and bill) it twice
             )
         except openai.APIConnectionError:
             return  # it may exist: the next poll looks it up by its input file

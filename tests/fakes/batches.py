@@ -38,6 +38,7 @@ class BatchFaults:
     cancel_every: int = 0  # every n-th batch is cancelled half-way (0: never)
     shuffle: bool = True  # output lines in another order than the input's
     token_limit: int | None = None  # enqueued input tokens of unfinished batches, at most
+    create_delay: float = 0.0  # seconds before answering a batch creation (already made): a client timeout
 
 
 @dataclass
@@ -87,7 +88,9 @@ class FakeBatches:
         if "batches" in parts:
             rest = parts[parts.index("batches") + 1 :]
             if request.method == "POST" and not rest:
-                return self._create(request.json(), azure="openai" in parts)
+                created = self._create(request.json(), azure="openai" in parts)
+                await asyncio.sleep(self.faults.create_delay)
+                return created
             if request.method == "GET" and not rest:
                 data = sorted(self.batches.values(), key=lambda b: b["created_at"], reverse=True)
                 return Response.of_json({"object": "list", "data": data, "has_more": False,
