@@ -16,7 +16,6 @@ import math
 import shutil
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from builder.pipeline import synthesize
 from builder.plan import RECORDS_PER_REFERENCE, reference_order
@@ -30,7 +29,7 @@ from .recipe import Recipe
 from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .teacher.prices import Usage, prices_for
+from .teacher.prices import ModelPrices, Usage, prices_for
 from .teacher.transports import check_cost_options, use_transports
 
 
@@ -89,7 +88,7 @@ def project(
     sample_seconds: float,
     concurrency: int,
     waves: int,
-    prices: Any,
+    prices: ModelPrices | None,
 ) -> Projection:
     """Scale the sample's answers and tokens per stage to the whole build (see the module doc)."""
     used_references = math.ceil(size / RECORDS_PER_REFERENCE)

@@ -177,3 +177,14 @@ def test_capped_schemas_bound_every_string_and_list() -> None:
     instructions = cap_schema(teacher_schema(GeneratedInstructions))["properties"]["instructions"]
     assert (instructions["minItems"], instructions["maxItems"]) == (10, 10)
     assert "maxLength" not in str(teacher_schema(Improvement))  # remote teachers get the plain schema
+
+
+def test_batch_input_files_split_at_the_line_size_and_token_limits() -> None:
+    from refed_hf.teacher.batch import _chunks
+
+    lines = [b"x" * 40] * 5  # 40 bytes, about 10 tokens each
+    assert _chunks(lines, max_lines=2, max_bytes=10_000, max_tokens=None) == [[0, 1], [2, 3], [4]]
+    assert _chunks(lines, max_lines=100, max_bytes=120, max_tokens=None) == [[0, 1, 2], [3, 4]]
+    assert _chunks(lines, max_lines=100, max_bytes=10_000, max_tokens=25) == [[0, 1], [2, 3], [4]]
+    assert _chunks([b"y" * 500], max_lines=10, max_bytes=100, max_tokens=None) == [[0]]  # alone, even if over
+    assert _chunks([], max_lines=10, max_bytes=100, max_tokens=None) == []

@@ -253,6 +253,9 @@ class BatchTransport:
             await self._submit(chosen, b"".join(payloads[i] for i in chunk), wave, tokens)
             record["batches"] += 1
             record["lines"] += len(chosen)
+        if not record["batches"]:  # everything waits for the enqueued-token limit: no wave went out
+            self.stats.by_wave.pop()
+            self.stats.waves -= 1
 
     def _requeue(self, lines: list[_Line]) -> None:
         for line in lines:
