@@ -161,10 +161,6 @@ class BatchTransport:
             self._key_batch.update(dict.fromkeys(keys, file_id))
         self._inherited = set(self._live)  # recorded by an earlier run
 
-    @property
-    def pending_batches(self) -> int:
-        return len(self._live)
-
     async def __call__(self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str) -> CachedAnswer:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
@@ -236,8 +232,8 @@ class BatchTransport:
                         ensure_ascii=False) + "\n").encode()
             for line in lines
         ]
-        record = {"wave": self.stats.waves, "stages": dict(Counter(line.stage for line in lines)), "batches": 0,
-                  "lines": 0}
+        sent: Counter[str] = Counter()
+        record: dict[str, Any] = {"wave": self.stats.waves, "stages": sent, "batches": 0, "lines": 0}
         self.stats.by_wave.append(record)
         limits = [limit for limit in (self._token_limit, self._learned_limit) if limit is not None]
         token_limit = min(limits) if limits else None
@@ -253,6 +249,8 @@ class BatchTransport:
             await self._submit(chosen, b"".join(payloads[i] for i in chunk), wave, tokens)
             record["batches"] += 1
             record["lines"] += len(chosen)
+            sent.update(line.stage for line in chosen)
+        record["stages"] = dict(sent)
         if not record["batches"]:  # everything waits for the enqueued-token limit: no wave went out
             self.stats.by_wave.pop()
             self.stats.waves -= 1
