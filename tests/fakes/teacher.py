@@ -5,7 +5,10 @@ gets the same answer), in the shape the requested schema asks for, and can misbe
 latency with lognormal jitter, a concurrency cap answered with 429 + Retry-After, a share of 429s
 and 500s (on a request's first sighting, so a retry gets through), malformed JSON, answers wrapped
 in code fences, and a content-filter refusal for any prompt holding a marker. It counts every
-request, so tests can check what was (not) asked again.
+request, so tests can check what was (not) asked again. Like a provider's automatic prompt caching,
+it reports `usage.prompt_tokens_details.cached_tokens` for the part of a prompt (in `cache_block`-token
+blocks) that starts like one it has seen; and it serves the Batch API's Files and Batches endpoints
+(`tests/fakes/batches.py`).
 
 Run standalone (for benchmarks): `python -m tests.fakes.teacher --port 8000 --latency 0.5 --cap 64`.
 """
