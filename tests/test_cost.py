@@ -79,3 +79,18 @@ def test_estimate_projects_the_full_build_within_ten_percent(workdir: Path, caps
     # The sample was paid once: the full build found all of it in the cache.
     assert manifest(workdir / "out" / "v0.1.0")["teacher"]["this_run"]["cache_hits"] == sampled
     assert len(datasets.load_dataset(str(workdir / "out" / "v0.1.0"), split="train")) == 200
+
+
+def test_a_model_without_a_price_says_cost_unknown(workdir: Path, capsys, key) -> None:
+    write_lima_seed(workdir / "seed.jsonl", single=2)
+    fake = FakeTeacher(TeacherFaults()).start()
+    try:
+        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--output", "out",
+                               "--teacher-model", "my-finetune", "--base-url", fake.url)
+    finally:
+        fake.stop()
+    assert code == 0, err
+    m = manifest(workdir / "out" / "v0.1.0")
+    assert m["estimated_cost_usd"] is None and m["cost"]["prices_per_million_usd"] is None
+    assert "cost:         unknown: no price for 'my-finetune'" in out
+    assert "| estimated cost | unknown" in (workdir / "out" / "v0.1.0" / "README.md").read_text()
