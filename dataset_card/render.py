@@ -91,6 +91,19 @@ def example_block(row: dict[str, Any] | None) -> str | None:
     return yaml.dump(_cut(row), Dumper=_WrappedDumper, width=EXAMPLE_WIDTH, allow_unicode=True, sort_keys=False).rstrip()
 
 
+def _cost(manifest: dict[str, Any]) -> str:
+    """The cost row: the estimate and the rates it used, or why there is none."""
+    cost = manifest.get("cost") or {}
+    prices = cost.get("prices_per_million_usd")
+    if manifest["estimated_cost_usd"] is None or not prices:
+        return "unknown (the teacher model is not in the price table and no prices were given)"
+    batch = cost.get("priced_at") == "batch"
+    prefix = "batch_" if batch else ""
+    rates = (f"${prices[prefix + 'prompt']:g} / ${prices[prefix + 'cached_prompt']:g} / "
+             f"${prices[prefix + 'completion']:g} per million prompt / cached prompt / completion tokens")
+    return f"${manifest['estimated_cost_usd']:.4f} at {'Batch API' if batch else 'list'} rates ({rates}, checked {cost['prices_checked']})"
+
+
 def _version_order(release: dict[str, Any]) -> tuple[int, ...]:
     return tuple(int(part) for part in str(release["version"]).lstrip("v").split("."))
 
@@ -276,9 +289,9 @@ def render_card(
         answers_used=totals["answers_used"],
         prompt_tokens=totals["prompt_tokens"],
         completion_tokens=totals["completion_tokens"],
-        cost=f"{manifest['estimated_cost_usd']:.4f}",
-        price_prompt=recipe["prices"]["prompt"],
-        price_completion=recipe["prices"]["completion"],
+        cost=_cost(manifest),
+        cached_share=f"{manifest.get('cached_share', 0.0):.1%}",
+        batch_api=manifest.get("batch_api"),
         failures=failures,
         load_path=load_path,
         revision=revision,

@@ -82,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--request-timeout", type=float, help=f"seconds per call (default {defaults.request_timeout})")
     p.add_argument("--max-timeout-retries", type=int,
                    help=f"retries of a timed-out call, each with twice the time (default {defaults.max_timeout_retries})")
+    p.add_argument("--batch", action="store_true", default=None,
+                   help="send every teacher call through the Batch API (half price, answers within 24 h); a rerun re-attaches")
+    p.add_argument("--batch-poll-max", type=float, metavar="S",
+                   help=f"longest wait between batch status checks, in seconds (default {defaults.batch_poll_max:g})")
+    p.add_argument("--batch-token-limit", type=int, metavar="N",
+                   help="the provider's enqueued-token limit for the model: batches beyond it wait (default: none)")
+    p.add_argument("--max-budget", type=float, metavar="USD",
+                   help="stop starting teacher calls once this run's estimated spend would pass USD")
+    p.add_argument("--estimate", type=int, nargs="?", const=3, metavar="N",
+                   help="build the first N references for real (default 3, cached), print the projected calls, "
+                        "tokens, cost and time of the whole --size, and exit")
     p.add_argument("--offline", action="store_true", default=None,
                    help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network")
     p.add_argument("--teacher-gguf", metavar="PATH", help="embedded local teacher serving this GGUF chat model")
@@ -93,11 +104,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-_NOT_RECIPE = {"recipe", "quiet", "push", "dry_run"}
+_NOT_RECIPE = {"recipe", "quiet", "push", "dry_run", "estimate"}
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_RECIPE}
+
+
+def _cost_line(m: dict[str, Any]) -> str:
+    if m["estimated_cost_usd"] is None:
+        return (f"unknown: no price for '{m['teacher']['model']}' in the price table "
+                "(give [prices] prompt and completion in the recipe)")
+    rates = "batch rates" if m["cost"]["priced_at"] == "batch" else "direct rates"
+    line = f"${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated, {rates})"
+    batch = m.get("batch_api")
+    if batch:
+        line += (f"; Batch API: {batch['waves']} waves, {batch['batches']} batches, {batch['lines']} lines, "
+                 f"{batch['failed_lines']} failed")
+    return line
 
 
 def _summary(result: Any) -> str:
@@ -120,8 +144,9 @@ def _summary(result: Any) -> str:
             f"failures:     {failures}",
             f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
             *timeout_lines,
-            f"tokens:       {run['prompt_tokens']} prompt + {run['completion_tokens']} completion this run",
-            f"cost:         ${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated)",
+            f"tokens:       {run['prompt_tokens']} prompt ({run['cached_tokens']} cached) + {run['completion_tokens']} completion this run; "
+            f"cached share of the release's prompt tokens {m['cached_share']:.1%}",
+            f"cost:         {_cost_line(m)}",
             f"wall time:    {m['wall_time_s']:.1f} s",
             f"release:      {result.path}",
         ]
@@ -153,6 +178,13 @@ def _main(args: argparse.Namespace) -> int:
         datasets.disable_progress_bars()
     try:
         recipe = load_recipe(args.recipe, _overrides(args))
+        if recipe.batch:
+            signals.use_message(signals.BATCH_MESSAGE)
+        if args.estimate is not None:
+            from .estimate import estimate  # noqa: PLC0415
+
+            print(estimate(recipe, args.estimate))
+            return 0
         publishing = args.push or args.dry_run
         if publishing:
             require_repo_id(recipe)  # before building, not after

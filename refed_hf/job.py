@@ -38,6 +38,7 @@ from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .settings import default_base_url
 from .teacher.limiter import CallLimiter
 from .teacher.timeouts import TimeoutPolicy
+from .teacher.transports import check_cost_options, use_transports
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 
 CACHE_FILE = "cache.sqlite"
@@ -105,11 +106,14 @@ def _output_dir(recipe: Recipe) -> Path:
 
 
 def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, **options: Any) -> Teacher:
+    # With --batch the limiter paces nothing (the Batch API queues the calls); its width only sets how
+    # many references are in flight, and every reference should be, so that waves are large.
+    concurrency = 4096 if recipe.batch else recipe.concurrency
     return Teacher(
         factory,
         model=recipe.teacher_model,
         cache=cache,
-        limiter=CallLimiter(recipe.concurrency, recipe.max_rpm, recipe.max_tpm),
+        limiter=CallLimiter(concurrency, recipe.max_rpm, recipe.max_tpm),
         ledger=Ledger(),
         sampling=Sampling(recipe.temperature, recipe.top_p, recipe.max_tokens, recipe.random_seed),
         structured_outputs=recipe.structured_outputs,
@@ -134,6 +138,7 @@ def _load_seed(recipe: Recipe) -> tuple[datasets.Dataset, SeedReport]:
 def run(recipe: Recipe) -> JobResult:
     """Build the release the recipe describes; every check that can fail does so before a paid call."""
     started = time.monotonic()
+    check_cost_options(recipe)
     if recipe.local:
         model = check_gguf(recipe.teacher_gguf) if recipe.teacher_gguf else bundled_model()
         check_runtime()
@@ -184,7 +189,9 @@ def _build(
         try:
             with disk_errors(output):
                 teacher = make_teacher(recipe, cache, factory, **teacher_options)
+                transports = use_transports(recipe, teacher, cache, quiet=not datasets.is_progress_bar_enabled())
                 synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
+                transports.check_budget()
                 statistics = record_statistics(synthesis.records)
                 seed_facts = seed_report.as_dict()
                 seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
@@ -199,7 +206,8 @@ def _build(
                     recipe.teacher_model, recipe.local)
                 manifest = make_manifest(recipe, seed_facts, synthesis.outcome(), synthesis.stage_items(),
                                          teacher.ledger, statistics, started,
-                                         offline_demo=recipe.offline and not recipe.teacher_gguf, endpoint=endpoint)
+                                         offline_demo=recipe.offline and not recipe.teacher_gguf, endpoint=endpoint,
+                                         batch=transports.batch_stats())
                 manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
                 manifest.update(split_summary(splits, held_out, recipe.test_size))
                 example, feedback_example = examples_of(splits)

@@ -10,7 +10,7 @@ import hashlib
 import json
 from typing import Any
 
-PROMPT_SET_VERSION = "1"
+PROMPT_SET_VERSION = "2"
 
 Messages = list[dict[str, str]]
 
@@ -19,26 +19,22 @@ SYSTEM = (
     "You answer with one JSON object that follows the requested schema exactly, with no text around it."
 )
 
-FEATURES_PROMPT = """Read this instruction and its reference response.
-
-### Instruction
+# Each prompt puts what many calls share first (the system text, then the reference pair or the
+# reference's feedback) and what varies last, so providers' automatic prefix caching can bill the
+# shared part at the cached rate. `REFERENCE_PAIR` is the common start of a reference's calls.
+REFERENCE_PAIR = """### Reference instruction
 {instruction}
 
 ### Reference response
 {response}
 
-List the subject areas (domains, topics) the instruction belongs to, and the skills a good answer \
-needs (for example step-by-step reasoning, persuasive writing, debugging, summarising). Be specific: \
-at most five of each, each a short phrase."""
+"""
 
-FEEDBACK_PROMPT = """Judge this reference response to its instruction as a demanding editor would.
+FEATURES_PROMPT = REFERENCE_PAIR + """List the subject areas (domains, topics) the reference instruction above belongs \
+to, and the skills a good answer needs (for example step-by-step reasoning, persuasive writing, \
+debugging, summarising). Be specific: at most five of each, each a short phrase."""
 
-### Instruction
-{instruction}
-
-### Reference response
-{response}
-
+FEEDBACK_PROMPT = REFERENCE_PAIR + """Judge the reference response above to its instruction as a demanding editor would. \
 Write reference-level feedback: first what makes the response good (its strengths), then how it \
 could be better. Consider accuracy, depth, clarity, structure, tone and fit to the instruction. \
 Each point is one sentence that could guide the writer of a different response to a similar \
@@ -49,49 +45,40 @@ FEATURE_DESCRIPTIONS = {
     "skill": "the same skills: {relevant_skills}",
 }
 
-INSTRUCTIONS_PROMPT = """Here is a high-quality instruction used to teach a language model.
-
-### Reference instruction
+INSTRUCTIONS_PROMPT = """### Reference instruction
 {instruction}
 
-Write {count} new instructions that exercise {feature_description}. Match the reference in \
+The instruction above is a high-quality instruction used to teach a language model. Write {count} new \
+instructions that exercise {feature_description}. Match the reference in \
 complexity and length. Make them practical (things real people ask for), diverse (different \
 situations, formats and audiences, no two alike) and self-contained (everything needed to answer \
 is in the instruction). Do not copy or paraphrase the reference."""
 
-RESPONSE_PROMPT = """Here is an example of an excellent response to an instruction.
-
-### Example instruction
-{reference_instruction}
-
-### Example response
-{reference_response}
-
-Now respond to the following instruction. Aim for the same quality as the example: answer what is \
-asked, be accurate, and choose the length and structure the instruction calls for.
+RESPONSE_PROMPT = REFERENCE_PAIR.format(instruction="{reference_instruction}", response="{reference_response}") + \
+    """The pair above is an example of an excellent response to an instruction. Now respond to the \
+following instruction. Aim for the same quality as the example: answer what is asked, be accurate, \
+and choose the length and structure the instruction calls for.
 
 ### Instruction
 {instruction}"""
 
-IMPROVEMENT_PROMPT = """Improve a response using feedback that was written for a different, related response.
-
-### Instruction
-{instruction}
-
-### Response
-{response}
-
-### Feedback written for a reference response
+IMPROVEMENT_PROMPT = """### Feedback written for a reference response
 Strengths of the reference:
 {strengths}
 How the reference could be better:
 {improvements}
 
-The feedback was written for another instruction and response, so only parts of it apply here. \
-First analyse the response: its strengths, its improvement opportunities, and which points of the \
-feedback are relevant to it (quote or restate them; leave out the rest). Then plan the changes and \
-say why they help. Finally write the improved response, applying only the relevant feedback and \
-keeping what already works."""
+Improve the response below using the feedback above, which was written for a different, related \
+response, so only parts of it apply here. First analyse the response: its strengths, its \
+improvement opportunities, and which points of the feedback are relevant to it (quote or restate \
+them; leave out the rest). Then plan the changes and say why they help. Finally write the improved \
+response, applying only the relevant feedback and keeping what already works.
+
+### Instruction
+{instruction}
+
+### Response
+{response}"""
 
 # A reference whose seed row opened with a system turn: the teacher sees it with the instruction.
 SYSTEM_TURN_PROMPT = """[System prompt the instruction was given under]

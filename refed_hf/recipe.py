@@ -31,12 +31,17 @@ LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class Prices(BaseModel):
-    """US dollars per million tokens; the default is gpt-4o-mini's list price."""
+    """US dollars per million tokens, overriding the price table (`refed_hf/teacher/prices.py`)
+    field by field; a model the table lacks needs at least `prompt` and `completion`."""
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: float = Field(0.15, ge=0)
-    completion: float = Field(0.60, ge=0)
+    prompt: float | None = Field(None, ge=0)
+    cached_prompt: float | None = Field(None, ge=0)
+    completion: float | None = Field(None, ge=0)
+    batch_prompt: float | None = Field(None, ge=0)
+    batch_cached_prompt: float | None = Field(None, ge=0)
+    batch_completion: float | None = Field(None, ge=0)
 
 
 class Recipe(BaseModel):
@@ -67,6 +72,10 @@ class Recipe(BaseModel):
     request_timeout: float = Field(120.0, gt=0)
     max_timeout_retries: int = Field(2, ge=0, le=10)
     prices: Prices = Prices()
+    batch: bool = False
+    batch_poll_max: float = Field(60.0, gt=0)
+    batch_token_limit: int | None = Field(None, ge=1)
+    max_budget: float | None = Field(None, gt=0)
     repo_id: str | None = None
     private: bool = False
     offline: bool = False

@@ -21,6 +21,8 @@ from types import FrameType
 from typing import NoReturn
 
 MESSAGE = "interrupted: every answer already received is in the cache; rerun the same command to finish"
+BATCH_MESSAGE = ("interrupted: the batches already submitted keep running at the provider, and every answer "
+                 "already received is in the cache; rerun the same command to collect them and finish")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -40,6 +42,13 @@ _cleanups: list[Callable[[], None]] = []
 _armed = False
 _received = 0
 _told = False
+_message = MESSAGE
+
+
+def use_message(text: str) -> None:
+    """The line to print when interrupted (with --batch, it says the batches go on at the provider)."""
+    global _message
+    _message = text
 
 
 def tell() -> None:
@@ -47,7 +56,7 @@ def tell() -> None:
     global _told
     if not _told:
         _told = True
-        print(MESSAGE, file=sys.stderr, flush=True)
+        print(_message, file=sys.stderr, flush=True)
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:
@@ -62,7 +71,7 @@ def _abort(signum: int) -> NoReturn:
         except BaseException:  # noqa: BLE001, S110 - exiting anyway; one failed clean-up must not stop the others
             pass
     if not _told:
-        os.write(2, (MESSAGE + "\n").encode())
+        os.write(2, (_message + "\n").encode())
     os._exit(128 + signum)
 
 
@@ -83,13 +92,13 @@ def install() -> None:
 @contextmanager
 def armed() -> Iterator[None]:
     """Within the block a first signal raises `Interrupted`; the previous handlers come back after it."""
-    global _armed, _received, _told
+    global _armed, _received, _told, _message
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach the main thread only: a build run from another thread leaves them alone
         return
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     install()
-    _armed, _received, _told = True, 0, False
+    _armed, _received, _told, _message = True, 0, False, MESSAGE
     try:
         yield
     finally:

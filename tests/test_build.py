@@ -9,8 +9,7 @@ import datasets
 import pytest
 
 from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
-from refed_hf.recipe import Prices
-from refed_hf.teacher.accounting import estimate_cost
+from refed_hf.teacher.prices import Usage, prices_for
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows, write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
@@ -59,8 +58,10 @@ def test_end_to_end_exact_size_typed_configs_and_counts(teacher_env: FakeTeacher
     run = m["teacher"]["this_run"]
     assert run["answers"] == run["requests"] == fake.requests == 120
     assert run["cache_hits"] == 0
-    assert m["estimated_cost_usd"] == pytest.approx(
-        estimate_cost(run["prompt_tokens"], run["completion_tokens"], Prices()), abs=1e-6)
+    assert 0 < run["cached_tokens"] < run["prompt_tokens"]
+    assert m["estimated_cost_usd"] == pytest.approx(prices_for("gpt-4o-mini").cost(
+        Usage(run["prompt_tokens"], run["cached_tokens"], run["completion_tokens"])), abs=1e-6)
+    assert m["cached_share"] == pytest.approx(run["cached_tokens"] / run["prompt_tokens"], abs=1e-4)
     assert m["statistics"]["per_feature"] == {"skill": 22, "subject": 23}
     assert m["prompt_set"]["hash"] and m["library_versions"]["datasets"] == datasets.__version__
     assert TEST_KEY not in (release / "manifest.json").read_text() + (release / "README.md").read_text()

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from builder.plan import quotas, reference_order, split_quota
-from refed_hf.teacher.accounting import estimate_cost
+from refed_hf.teacher.prices import Usage, prices_for
 from refed_hf.teacher.answers import InvalidAnswer, parse_answer
 from refed_hf.features import teacher_schema
 from refed_hf.teacher.limiter import CallLimiter
@@ -19,10 +19,26 @@ from refed_hf.schemas import GeneratedInstructions, Improvement
 from refed_hf.teacher.client import _Backoff, _retryable, _server_delay
 
 
-def test_cost_is_tokens_times_price_per_million() -> None:
-    assert estimate_cost(1_000_000, 0, Prices()) == pytest.approx(0.15)
-    assert estimate_cost(0, 2_000_000, Prices()) == pytest.approx(1.20)
-    assert estimate_cost(200_000, 100_000, Prices(prompt=2.5, completion=10)) == pytest.approx(0.5 + 1.0)
+def test_cost_is_tokens_times_price_per_million_cached_and_batch_rates_included() -> None:
+    mini = prices_for("gpt-4o-mini")
+    assert mini is not None and prices_for("gpt-4o-mini-2024-07-18") == mini
+    assert mini.cost(Usage(1_000_000, 0, 0)) == pytest.approx(0.15)
+    assert mini.cost(Usage(0, 0, 2_000_000)) == pytest.approx(1.20)
+    # 400k of the 1M prompt tokens were cached: 600k at $0.15/M + 400k at $0.075/M.
+    assert mini.cost(Usage(1_000_000, 400_000, 0)) == pytest.approx(0.09 + 0.03)
+    assert mini.cost(Usage(1_000_000, 400_000, 1_000_000), batch=True) == pytest.approx((0.09 + 0.03 + 0.60) / 2)
+    overridden = prices_for("gpt-4o", Prices(prompt=2.0))
+    assert overridden is not None and (overridden.prompt, overridden.completion) == (2.0, 10.0)
+    assert overridden.cost(Usage(200_000, 0, 100_000)) == pytest.approx(0.4 + 1.0)
+
+
+def test_unknown_model_has_no_price_unless_the_recipe_gives_one() -> None:
+    assert prices_for("my-azure-deployment") is None
+    assert prices_for("my-azure-deployment", Prices(prompt=1.0)) is None
+    custom = prices_for("my-azure-deployment", Prices(prompt=1.0, completion=4.0))
+    assert custom is not None
+    # No cached discount assumed; the Batch API at half the direct rates.
+    assert (custom.cached_prompt, custom.batch_prompt, custom.batch_completion) == (1.0, 0.5, 2.0)
 
 
 def test_quotas_sum_to_the_wanted_size_and_cap_at_twenty() -> None:
@@ -161,3 +177,14 @@ def test_capped_schemas_bound_every_string_and_list() -> None:
     instructions = cap_schema(teacher_schema(GeneratedInstructions))["properties"]["instructions"]
     assert (instructions["minItems"], instructions["maxItems"]) == (10, 10)
     assert "maxLength" not in str(teacher_schema(Improvement))  # remote teachers get the plain schema
+
+
+def test_batch_input_files_split_at_the_line_size_and_token_limits() -> None:
+    from refed_hf.teacher.batch import _chunks
+
+    lines = [b"x" * 40] * 5  # 40 bytes, about 10 tokens each
+    assert _chunks(lines, max_lines=2, max_bytes=10_000, max_tokens=None) == [[0, 1], [2, 3], [4]]
+    assert _chunks(lines, max_lines=100, max_bytes=120, max_tokens=None) == [[0, 1, 2], [3, 4]]
+    assert _chunks(lines, max_lines=100, max_bytes=10_000, max_tokens=25) == [[0, 1], [2, 3], [4]]
+    assert _chunks([b"y" * 500], max_lines=10, max_bytes=100, max_tokens=None) == [[0]]  # alone, even if over
+    assert _chunks([], max_lines=10, max_bytes=100, max_tokens=None) == []

@@ -11,7 +11,8 @@ from importlib import metadata
 from typing import Any
 
 from .. import __version__
-from ..teacher.accounting import Ledger, estimate_cost
+from ..teacher.accounting import Ledger
+from ..teacher.prices import PRICES_CHECKED, Usage, prices_for
 from ..prompts import PROMPT_SET_VERSION, prompt_set_hash
 from ..recipe import Recipe
 
@@ -43,12 +44,18 @@ def make_manifest(
     started: float,
     offline_demo: bool = False,
     endpoint: str = "",
+    batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest from plain values: the seed report, the synthesis outcome (records, wanted,
     shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order.
     `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published)."""
     total = ledger.total()
-    prices = recipe.prices
+    prices = prices_for(recipe.teacher_model, recipe.prices)
+
+    def usd(usage: Usage, at_batch_rates: bool = recipe.batch) -> float | None:
+        # None, not a guess, when the model's prices are unknown.
+        return None if prices is None else round(prices.cost(usage, at_batch_rates), 6)
+
     return {
         "name": "REFED",
         "version": recipe.version,
@@ -73,10 +80,20 @@ def make_manifest(
                 "answers_used": total.used_answers,
                 "prompt_tokens": total.used_prompt_tokens,
                 "completion_tokens": total.used_completion_tokens,
+                "cached_tokens": total.used_cached_tokens,
             },
         },
-        "estimated_cost_usd": round(estimate_cost(total.used_prompt_tokens, total.used_completion_tokens, prices), 6),
-        "this_run_cost_usd": round(estimate_cost(total.prompt_tokens, total.completion_tokens, prices), 6),
+        "estimated_cost_usd": usd(total.used_usage()),
+        "this_run_cost_usd": usd(total.usage()),
+        "cost": {
+            "priced_at": "batch" if recipe.batch else "direct",
+            "prices_per_million_usd": prices.as_dict() if prices else None,
+            "prices_checked": PRICES_CHECKED,
+            "release_direct_usd": usd(total.used_usage(), False),
+            "release_batch_usd": usd(total.used_usage(), True),
+        },
+        "cached_share": round(total.used_cached_tokens / total.used_prompt_tokens, 4) if total.used_prompt_tokens else 0.0,
+        "batch_api": batch,
         "statistics": statistics,
         "wall_time_s": round(time.monotonic() - started, 3),
         "cpu_time_s": round(time.process_time(), 3),

@@ -6,12 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..recipe import Prices
-
-
-def estimate_cost(prompt_tokens: int, completion_tokens: int, prices: Prices) -> float:
-    """US dollars for the given token counts at `prices` (dollars per million tokens)."""
-    return (prompt_tokens * prices.prompt + completion_tokens * prices.completion) / 1_000_000
+from .prices import Usage
 
 
 @dataclass
@@ -28,10 +23,20 @@ class CallCounts:
     valid_first_try: int = 0
     prompt_tokens: int = 0  # of the answers received in this run
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt tokens, served from the provider's prefix cache
     used_answers: int = 0  # answers used, from the teacher or the cache: what the release cost
     used_prompt_tokens: int = 0
     used_completion_tokens: int = 0
+    used_cached_tokens: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+
+    def usage(self) -> Usage:
+        """The tokens paid for in this run."""
+        return Usage(self.prompt_tokens, self.cached_tokens, self.completion_tokens)
+
+    def used_usage(self) -> Usage:
+        """The tokens of every answer used (from the teacher or the cache): what the release cost."""
+        return Usage(self.used_prompt_tokens, self.used_cached_tokens, self.used_completion_tokens)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -32,6 +32,30 @@ _MIGRATIONS = [
     );
     CREATE INDEX responses_stage ON responses(stage);
     """,
+    # Prompt tokens the provider served from its prefix cache, billed at the cached rate.
+    "ALTER TABLE responses ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0",
+    # The Batch API's jobs (refed_hf/teacher/batch.py): a batch and the request keys it carries are
+    # committed before the build waits on it, so a rerun re-attaches instead of paying again.
+    # `batch_id` is NULL between the input file's upload and the batch's creation.
+    """
+    CREATE TABLE batches (
+        input_file_id TEXT PRIMARY KEY,
+        batch_id TEXT,
+        wave TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        collected_at REAL
+    );
+    CREATE TABLE batch_lines (
+        input_file_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        PRIMARY KEY (input_file_id, key)
+    );
+    CREATE INDEX batch_lines_key ON batch_lines(key);
+    """,
 ]
 
 
@@ -47,6 +71,7 @@ class CachedAnswer:
     finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
 
 class ResponseCache:
@@ -71,7 +96,7 @@ class ResponseCache:
 
     def get(self, key: str) -> CachedAnswer | None:
         row = self._db.execute(
-            "SELECT content, finish_reason, prompt_tokens, completion_tokens FROM responses WHERE key = ?",
+            "SELECT content, finish_reason, prompt_tokens, completion_tokens, cached_tokens FROM responses WHERE key = ?",
             (key,),
         ).fetchone()
         return CachedAnswer(*row) if row else None
@@ -85,7 +110,8 @@ class ResponseCache:
 
     def _insert(self, key: str, stage: str, identity: str, model: str, answer: CachedAnswer) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO responses (key, stage, identity, model, content, finish_reason,"
+            " prompt_tokens, completion_tokens, created_at, cached_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key,
                 stage,
@@ -96,8 +122,62 @@ class ResponseCache:
                 answer.prompt_tokens,
                 answer.completion_tokens,
                 time.time(),
+                answer.cached_tokens,
             ),
         )
+
+    def put_many(self, answers: list[tuple[str, str, str, str, CachedAnswer]]) -> None:
+        """Store (key, stage, identity, model, answer) rows in one transaction: a downloaded batch."""
+        self._db.execute("BEGIN")
+        try:
+            for row in answers:
+                self.put(*row)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # The Batch API's records (see the `batches` migration).
+
+    def record_upload(self, input_file_id: str, wave: str, lines: list[tuple[str, str, str]]) -> None:
+        """An input file of (key, stage, identity) lines uploaded, its batch not yet created."""
+        self._db.execute("BEGIN")
+        self._db.execute(
+            "INSERT OR REPLACE INTO batches VALUES (?, NULL, ?, ?, 'uploaded', ?, NULL)",
+            (input_file_id, wave, len(lines), time.time()),
+        )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO batch_lines VALUES (?, ?, ?, ?)",
+            [(input_file_id, key, stage, identity) for key, stage, identity in lines],
+        )
+        self._db.execute("COMMIT")
+
+    def record_batch(self, input_file_id: str, batch_id: str, status: str) -> None:
+        self._db.execute("UPDATE batches SET batch_id = ?, status = ? WHERE input_file_id = ?",
+                         (batch_id, status, input_file_id))
+
+    def record_collected(self, input_file_id: str, status: str) -> None:
+        self._db.execute("UPDATE batches SET status = ?, collected_at = ? WHERE input_file_id = ?",
+                         (status, time.time(), input_file_id))
+
+    def forget_upload(self, input_file_id: str) -> None:
+        """An upload whose batch was never created: its lines were not paid for."""
+        self._db.execute("BEGIN")
+        self._db.execute("DELETE FROM batch_lines WHERE input_file_id = ?", (input_file_id,))
+        self._db.execute("DELETE FROM batches WHERE input_file_id = ?", (input_file_id,))
+        self._db.execute("COMMIT")
+
+    def live_batches(self) -> list[tuple[str, str | None, str, dict[str, tuple[str, str]]]]:
+        """Batches not yet collected: (input_file_id, batch_id or None, wave, {key: (stage, identity)})."""
+        live = []
+        for file_id, batch_id, wave in self._db.execute(
+            "SELECT input_file_id, batch_id, wave FROM batches WHERE collected_at IS NULL ORDER BY created_at"
+        ).fetchall():
+            lines = self._db.execute(
+                "SELECT key, stage, identity FROM batch_lines WHERE input_file_id = ?", (file_id,)
+            ).fetchall()
+            live.append((file_id, batch_id, wave, {key: (stage, identity) for key, stage, identity in lines}))
+        return live
 
     def count(self) -> int:
         (n,) = self._db.execute("SELECT COUNT(*) FROM responses").fetchone()

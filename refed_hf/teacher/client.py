@@ -16,7 +16,7 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -37,6 +37,11 @@ T = TypeVar("T", bound=BaseModel)
 ClientFactory = Callable[[], openai.AsyncOpenAI]
 
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+# How an answer is obtained once the cache has none: (body, counts, key, stage, identity) -> answer.
+# The default sends the request directly; refed_hf/teacher/batch.py sends it through the Batch API
+# and refed_hf/teacher/budget.py wraps either to stop at --max-budget.
+Transport = Callable[[dict[str, Any], CallCounts, str, str, str], Awaitable[CachedAnswer]]
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,7 @@ class Teacher:
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
         self.timeouts = timeouts or TimeoutPolicy(None)
         self.stop = FatalStop()  # set by the first error that would hit every call: no call starts after it
+        self.transport: Transport = lambda body, counts, *_: self._send(body, counts)
 
     def _schema(self, model: type[BaseModel]) -> dict[str, Any]:
         # Deriving a schema costs more CPU than the rest of a call: once per model is enough.
@@ -238,7 +244,7 @@ class Teacher:
             else:
                 self.stop.check()
                 try:
-                    answer = await self._send(body, counts)
+                    answer = await self.transport(body, counts, key, stage, identity)
                     self.cache.put(key, stage, identity, self.model, answer)
                 except Exception as exc:  # noqa: BLE001 - a failure costs this item only, unless it is fatal
                     self.stop.raise_if_fatal(exc, self.model)
@@ -248,6 +254,7 @@ class Teacher:
             counts.used_answers += 1
             counts.used_prompt_tokens += answer.prompt_tokens
             counts.used_completion_tokens += answer.completion_tokens
+            counts.used_cached_tokens += answer.cached_tokens
             if answer.finish_reason in ("content_filter", "refusal"):
                 counts.failures[answer.finish_reason] += 1
                 return Failed(answer.finish_reason)
@@ -317,18 +324,33 @@ class Teacher:
                         raise
                     self.timeouts.record(time.monotonic() - started)
                 self.limiter.on_success()
-        choice = completion.choices[0]
-        usage = completion.usage
-        prompt_tokens = usage.prompt_tokens if usage else 0
-        completion_tokens = usage.completion_tokens if usage else 0
-        self.limiter.settle_tokens(estimate, prompt_tokens + completion_tokens)
-        if completion_tokens:
-            previous = self._completion_estimates.get(kind, float(completion_tokens))
-            self._completion_estimates[kind] = 0.8 * previous + 0.2 * completion_tokens
-        counts.answers += 1
-        counts.prompt_tokens += prompt_tokens
-        counts.completion_tokens += completion_tokens
-        refusal = getattr(choice.message, "refusal", None)
-        if refusal:
-            return CachedAnswer(refusal, "refusal", prompt_tokens, completion_tokens)
-        return CachedAnswer(choice.message.content or "", choice.finish_reason, prompt_tokens, completion_tokens)
+        answer = answer_of(completion)
+        self.limiter.settle_tokens(estimate, answer.prompt_tokens + answer.completion_tokens)
+        if answer.completion_tokens:
+            previous = self._completion_estimates.get(kind, float(answer.completion_tokens))
+            self._completion_estimates[kind] = 0.8 * previous + 0.2 * answer.completion_tokens
+        count_answer(counts, answer)
+        return answer
+
+
+def answer_of(completion: ChatCompletion) -> CachedAnswer:
+    """The part of a chat completion the cache keeps: text, finish reason and usage."""
+    choice = completion.choices[0]
+    usage = completion.usage
+    prompt_tokens = usage.prompt_tokens if usage else 0
+    completion_tokens = usage.completion_tokens if usage else 0
+    details = usage.prompt_tokens_details if usage else None
+    cached_tokens = (details.cached_tokens or 0) if details else 0
+    refusal = getattr(choice.message, "refusal", None)
+    if refusal:
+        return CachedAnswer(refusal, "refusal", prompt_tokens, completion_tokens, cached_tokens)
+    return CachedAnswer(choice.message.content or "", choice.finish_reason, prompt_tokens, completion_tokens,
+                        cached_tokens)
+
+
+def count_answer(counts: CallCounts, answer: CachedAnswer) -> None:
+    """An answer received (paid for) in this run."""
+    counts.answers += 1
+    counts.prompt_tokens += answer.prompt_tokens
+    counts.completion_tokens += answer.completion_tokens
+    counts.cached_tokens += answer.cached_tokens

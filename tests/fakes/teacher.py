@@ -5,7 +5,10 @@ gets the same answer), in the shape the requested schema asks for, and can misbe
 latency with lognormal jitter, a concurrency cap answered with 429 + Retry-After, a share of 429s
 and 500s (on a request's first sighting, so a retry gets through), malformed JSON, answers wrapped
 in code fences, and a content-filter refusal for any prompt holding a marker. It counts every
-request, so tests can check what was (not) asked again.
+request, so tests can check what was (not) asked again. Like a provider's automatic prompt caching,
+it reports `usage.prompt_tokens_details.cached_tokens` for the part of a prompt (in `cache_block`-token
+blocks) that starts like one it has seen; and it serves the Batch API's Files and Batches endpoints
+(`tests/fakes/batches.py`).
 
 Run standalone (for benchmarks): `python -m tests.fakes.teacher --port 8000 --latency 0.5 --cap 64`.
 """
@@ -23,6 +26,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .batches import BatchFaults, FakeBatches
 from .http import Request, Response, ThreadedServer
 
 CONTENT_FILTER_MARKER = "FORBIDDEN-TOPIC"
@@ -56,6 +60,7 @@ class TeacherFaults:
     rate_repeated_instructions: float = 0.0  # share of questions whose instructions repeat the reference / each other
     models: str | None = None  # comma-separated models served; others get 404 model_not_found
     words: int = 12  # length of generated texts
+    cache_block: int = 32  # prompt tokens per prefix-cache block (0: no prefix cache)
 
 
 @dataclass
@@ -134,9 +139,12 @@ def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, 
 class FakeTeacher:
     """Start with `.start()`; `.url` is the base URL to give the client (ends in /v1)."""
 
-    def __init__(self, faults: TeacherFaults | None = None, port: int = 0, seed: int = 0) -> None:
+    def __init__(self, faults: TeacherFaults | None = None, port: int = 0, seed: int = 0,
+                 batch_faults: BatchFaults | None = None) -> None:
         self.faults = faults or TeacherFaults()
         self.log = TeacherLog()
+        self.batches = FakeBatches(self, batch_faults, seed)  # the Files and Batches endpoints
+        self._prefixes: set[bytes] = set()
         self.in_flight = 0
         self.key_revoked = False
         self._rng = random.Random(seed)
@@ -173,6 +181,9 @@ class FakeTeacher:
             return Response.of_json(INVALID_KEY, 401)
         if request.path.endswith("/models"):
             return Response.of_json({"object": "list", "data": [{"id": "fake-teacher", "object": "model", "owned_by": "tests"}]})
+        batch_api = await self.batches.handle(request)
+        if batch_api is not None:
+            return batch_api
         if not request.path.endswith("/chat/completions"):
             return Response.of_json({"error": {"message": f"no route {request.path}"}}, 404)
         self.log.requests += 1
@@ -241,6 +252,7 @@ class FakeTeacher:
                 content = f"```json\n{content}\n```"
         prompt_tokens = len(json.dumps(body["messages"])) // 4
         completion_tokens = len(content) // 4
+        cached_tokens = self._cached_prefix(json.dumps(body["messages"]))
         return Response.of_json(
             {
                 "id": f"chatcmpl-{digest[:12]}",
@@ -249,7 +261,8 @@ class FakeTeacher:
                 "model": body.get("model", "fake"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens},
+                          "total_tokens": prompt_tokens + completion_tokens,
+                          "prompt_tokens_details": {"cached_tokens": cached_tokens}},
             }
         )
 
@@ -263,10 +276,28 @@ class FakeTeacher:
             answer["analysis"] = {"original_strengths": [], "improvement_opportunities": [], "relevant_feedback": [" "]}
             answer["implementation_strategy"] = {"planned_changes": [], "rationale": ""}
         if schema == "GeneratedInstructions" and _share(question, "repeat") < f.rate_repeated_instructions:
-            reference = prompt.split("### Reference instruction\n", 1)[-1].split("\n\nWrite ", 1)[0]
+            reference = prompt.split("### Reference instruction\n", 1)[-1].split("\n\nThe instruction above", 1)[0]
             items = answer["instructions"]
             items[1] = items[0].upper() + " "  # the same instruction, other case and spacing
             items[2] = reference
+
+    def _cached_prefix(self, prompt: str) -> int:
+        """Prompt tokens served from the prefix cache, as a provider's automatic caching would:
+        the longest whole number of `cache_block`-token blocks this prompt shares with one seen before."""
+        block = self.faults.cache_block * 4  # characters, at 4 characters a token
+        if block <= 0:
+            return 0
+        running = hashlib.sha256()
+        cached = 0
+        data = prompt.encode()
+        for end in range(block, len(data) + 1, block):
+            running.update(data[end - block : end])
+            digest = running.copy().digest()
+            if digest in self._prefixes:
+                cached = end // 4
+            else:
+                self._prefixes.add(digest)
+        return cached
 
     def most_in_window(self, seconds: float = 60.0, tokens: bool = False) -> int:
         """The most completion requests (or, with `tokens`, answered tokens) that started within any `seconds`."""

@@ -1,0 +1,167 @@
+"""`--estimate [N]`: build the first N references for real and project the whole build from them.
+
+The sample is the first N references in the build's own drawn order, each with its full quota of
+records, built through the same teacher, cache and transport as the build (so it is paid for once:
+the full build finds every answer in the cache). From it the projection takes, per stage, the
+answers used per unit of work (per reference for feedback and instructions, per record for
+responses and improvements: re-asks included) and the tokens per answer, and scales them to the
+whole `--size`. Feedback is asked for every reference of the seed, so its prompt tokens are scaled
+by the length of every reference's feedback prompts, which are known without a call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+
+from builder.pipeline import synthesize
+from builder.plan import RECORDS_PER_REFERENCE, reference_order
+from builder.seed import load_seed
+from builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
+
+from . import prompts
+from .errors import RecipeError
+from .job import CACHE_FILE, _output_dir, make_teacher
+from .recipe import Recipe
+from .teacher.accounting import Ledger
+from .teacher.cache import ResponseCache
+from .teacher.endpoints import client_factory, endpoint_name, preflight
+from .teacher.prices import ModelPrices, Usage, prices_for
+from .teacher.transports import check_cost_options, use_transports
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+@dataclass
+class Projection:
+    """The projected figures of a whole build, and the sample they come from."""
+
+    sample_references: int
+    sample_records: int
+    seed_references: int
+    size: int
+    calls: dict[str, int]
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    direct_usd: float | None
+    batch_usd: float | None
+    direct_seconds: float
+    waves: int
+
+    def report(self, model: str, concurrency: int) -> str:
+        calls = sum(self.calls.values())
+        by_stage = ", ".join(f"{stage} {n}" for stage, n in self.calls.items())
+        if self.direct_usd is None or self.batch_usd is None:
+            cost = f"unknown: no price for '{model}' in the price table (give [prices] prompt and completion in the recipe)"
+        else:
+            cost = f"{_usd(self.direct_usd)} direct, {_usd(self.batch_usd)} with --batch"
+        return "\n".join([
+            f"estimate:     from the first {self.sample_references} references ({self.sample_records} records), "
+            f"built for real and cached: the full build reuses them",
+            f"projected for --size {self.size} ({self.seed_references} references get feedback):",
+            f"calls:        {calls} ({by_stage})",
+            f"tokens:       {self.prompt_tokens} prompt ({self.cached_tokens} cached) + {self.completion_tokens} completion",
+            f"cost:         {cost}",
+            f"time:         about {_duration(self.direct_seconds)} direct at --concurrency {concurrency}; "
+            f"with --batch {self.waves} waves, each up to 24 h at the provider",
+        ])
+
+
+def project(
+    ledger: Ledger,
+    sample_references: int,
+    sample_records: int,
+    sample_feedback_chars: int,
+    all_feedback_chars: int,
+    seed_references: int,
+    size: int,
+    sample_seconds: float,
+    concurrency: int,
+    waves: int,
+    prices: ModelPrices | None,
+) -> Projection:
+    """Scale the sample's answers and tokens per stage to the whole build (see the module doc)."""
+    used_references = math.ceil(size / RECORDS_PER_REFERENCE)
+    calls: dict[str, int] = {}
+    prompt = cached = completion = 0.0
+    for stage in STAGES:
+        counts = ledger.stage(stage)
+        if stage == FEEDBACK:
+            scale = seed_references / sample_references
+        elif stage == INSTRUCTIONS:
+            scale = used_references / sample_references
+        else:
+            scale = size / sample_records
+        calls[stage] = round(counts.used_answers * scale)
+        # Feedback prompts are known for every reference: scale by their length, not their number.
+        prompt_scale = all_feedback_chars / sample_feedback_chars if stage == FEEDBACK else scale
+        prompt += counts.used_prompt_tokens * prompt_scale
+        cached += counts.used_cached_tokens * scale
+        completion += counts.used_completion_tokens * scale
+    usage = Usage(round(prompt), round(cached), round(completion))
+    total_calls = sum(calls.values())
+    sample_calls = max(1, ledger.total().used_answers)
+    # The sample is latency-bound (four chained stages); the build is bound by --concurrency calls
+    # of about that latency each in flight.
+    latency = sample_seconds / 4
+    seconds = max(sample_seconds, total_calls * latency / concurrency) if sample_calls else sample_seconds
+    return Projection(
+        sample_references, sample_records, seed_references, size, calls, usage.prompt_tokens,
+        usage.cached_tokens, usage.completion_tokens,
+        prices.cost(usage) if prices else None, prices.cost(usage, batch=True) if prices else None,
+        seconds, waves,
+    )
+
+
+def _feedback_chars(instruction: str, response: str) -> int:
+    return len(json.dumps(prompts.features_messages(instruction, response))) + len(
+        json.dumps(prompts.feedback_messages(instruction, response)))
+
+
+def estimate(recipe: Recipe, references: int) -> str:
+    """Build the first `references` references for real and report the projection for `recipe`."""
+    if references < 1:
+        raise RecipeError("--estimate takes a number of references of at least 1, e.g. --estimate 3")
+    if recipe.local:
+        raise RecipeError("--estimate projects the cost of a paid teacher; a local teacher costs nothing: drop --estimate")
+    check_cost_options(recipe)
+    factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
+    seed, _ = load_seed(recipe.seed, recipe.seed_split)
+    output = _output_dir(recipe)
+    preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
+    order = reference_order(list(seed["reference_id"]), recipe.random_seed)
+    picked = order[: min(references, len(order))]
+    sample = seed.select(picked)
+    sample_size = min(recipe.size, RECORDS_PER_REFERENCE * len(picked))
+    cache = ResponseCache(output / CACHE_FILE)
+    workdir = output / f".work-estimate-v{recipe.version}"
+    try:
+        teacher = make_teacher(recipe, cache, factory)
+        transports = use_transports(recipe, teacher, cache, quiet=True)
+        started = time.monotonic()
+        synthesis = synthesize(sample, teacher, sample_size, recipe.random_seed, workdir)
+        seconds = time.monotonic() - started
+        transports.check_budget()
+        records = len(synthesis.records)
+    finally:
+        cache.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if records == 0:
+        raise RecipeError("--estimate: every item of the sample failed, so nothing can be projected (see the teacher's errors)")
+    all_chars = sum(_feedback_chars(i, r) for i, r in zip(seed["instruction"], seed["response"]))
+    sample_chars = sum(_feedback_chars(i, r) for i, r in zip(sample["instruction"], sample["response"]))
+    waves = transports.batch.stats.waves if transports.batch else len(STAGES)
+    projection = project(teacher.ledger, len(picked), records, sample_chars, all_chars, len(seed), recipe.size,
+                         seconds, recipe.concurrency, max(waves, len(STAGES)), prices_for(recipe.teacher_model,
+                                                                                          recipe.prices))
+    return projection.report(recipe.teacher_model, recipe.concurrency)

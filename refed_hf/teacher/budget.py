@@ -1,0 +1,93 @@
+"""`--max-budget USD`: stop starting teacher calls once this run's estimated spend would pass it.
+
+The guard wraps the transport (direct or batch). Before a call goes out it adds the call's estimated
+cost (prompt at about 4 characters a token, completion at the running mean of that kind of answer)
+to what this run has already spent and what calls in flight may cost; past the budget the call is
+refused, and every later one too. Calls already sent finish and are stored, so nothing paid for is
+lost; the job then stops without writing a release (`BudgetExceeded`), and a rerun with a higher
+budget continues from the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from ..errors import RefedError
+from .accounting import CallCounts
+from .cache import CachedAnswer
+from .client import Transport
+from .prices import ModelPrices, Usage
+
+
+class OverBudget(Exception):
+    """A call refused by the budget; its item fails with the reason `OverBudget`."""
+
+
+class BudgetExceeded(RefedError):
+    """The build stopped at --max-budget; a rerun with a higher budget continues from the cache."""
+
+    exit_code = 3
+
+
+class BudgetGuard:
+    """A `Transport` that passes calls to `inner` while the budget allows."""
+
+    def __init__(self, inner: Transport, prices: ModelPrices, budget: float, batch: bool, max_tokens: int) -> None:
+        self.inner = inner
+        self.prices = prices
+        self.budget = budget
+        self.batch = batch
+        self.spent = 0.0  # what the answers received in this run cost
+        self.reserved = 0.0  # what the calls in flight may cost
+        self.refused = 0
+        self._default_completion = 0.25 * max_tokens
+        self._completion: dict[str, float] = {}
+        self._finished: list[asyncio.Future[None]] = []  # calls waiting for one in flight to finish
+
+    @property
+    def tripped(self) -> bool:
+        return self.refused > 0
+
+    def _estimate(self, body: dict[str, Any]) -> tuple[str, float]:
+        kind = body.get("response_format", {}).get("json_schema", {}).get("name", "")
+        prompt = len(json.dumps(body["messages"])) // 4
+        completion = int(self._completion.get(kind, self._default_completion))
+        return kind, self.prices.cost(Usage(prompt, 0, completion), self.batch)
+
+    async def __call__(self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str) -> CachedAnswer:
+        kind, estimate = self._estimate(body)
+        while True:
+            if self.tripped or self.spent + estimate > self.budget:
+                self.refused += 1
+                raise OverBudget(f"over --max-budget ${self.budget}")
+            if self.spent + self.reserved + estimate <= self.budget:
+                break
+            # Calls in flight may cost less than reserved for them: wait for one to finish.
+            waiter = asyncio.get_running_loop().create_future()
+            self._finished.append(waiter)
+            await waiter
+        self.reserved += estimate
+        try:
+            answer = await self.inner(body, counts, key, stage, identity)
+        finally:
+            self.reserved -= estimate
+            waiting, self._finished = self._finished, []
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_result(None)
+        self.spent += self.prices.cost(Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens),
+                                       self.batch)
+        if answer.completion_tokens:
+            previous = self._completion.get(kind, float(answer.completion_tokens))
+            self._completion[kind] = 0.8 * previous + 0.2 * answer.completion_tokens
+        return answer
+
+    def stop(self) -> BudgetExceeded:
+        """The error that ends a build whose budget was reached."""
+        return BudgetExceeded(
+            f"stopped at --max-budget ${self.budget:g}: this run spent about ${self.spent:.4f} and the next calls "
+            f"would pass it, so no release was written; every answer paid for is cached, and a rerun with a "
+            f"higher --max-budget continues from there"
+        )
