@@ -82,7 +82,7 @@ def test_two_builds_on_one_output_one_exits_2_naming_the_other_and_nothing_is_pa
     assert fake.log.requests == 4 * 2 + 4 + 40 * 2 and _repaid(fake) == 0
     release = tmp_path / "out" / "v0.1.0"
     assert len(datasets.load_dataset(str(release), split="train")) == 40
-    assert {p.name for p in release.iterdir()} == {"README.md", "manifest.json", "data"}
+    assert {p.name for p in release.iterdir()} == {"README.md", "manifest.json", "recipe.toml", "data"}
     assert _leftovers(tmp_path / "out") == []
 
 
