@@ -13,6 +13,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from builder.filters import FilterSettings
 from builder.pipeline import synthesize
 from builder.seed import SeedReport, load_seed
 from dataset_card import render_card
@@ -130,6 +131,21 @@ def run(recipe: Recipe) -> JobResult:
     return _build(recipe, factory, seed, seed_report, output, started)
 
 
+def filter_counts(synthesis: Any, teacher: Teacher) -> dict[str, Any]:
+    """Drops per filter, and the answers the API itself marked as refusals (those items failed before
+    screening and were replaced like any failed item)."""
+    counts = synthesis.screen.counts()
+    counts["api_refusals"] = sum(teacher.ledger.stage(stage).failures.get("refusal", 0)
+                                 for stage in ("responses", "improvements"))
+    return counts
+
+
+def filter_settings(recipe: Recipe) -> FilterSettings:
+    threshold = recipe.dedup_threshold
+    return FilterSettings(None if threshold == "off" else float(threshold), recipe.seed_leakage_filter,
+                          recipe.refusal_filter, recipe.length_filter, recipe.min_length_ratio)
+
+
 def _build(
     recipe: Recipe,
     factory: ClientFactory,
@@ -147,11 +163,12 @@ def _build(
     workdir = output / f".work-v{recipe.version}"
     try:
         teacher = make_teacher(recipe, cache, factory, **teacher_options)
-        synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
+        synthesis = synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir, filter_settings(recipe))
         statistics = record_statistics(synthesis.records)
         manifest = make_manifest(recipe, seed_report.as_dict(), synthesis.outcome(), synthesis.stage_items(),
                                  teacher.ledger, statistics, started,
                                  offline_demo=recipe.offline and not recipe.teacher_gguf)
+        manifest["filters"] = filter_counts(synthesis, teacher)
         example = synthesis.records[0] if len(synthesis.records) else None
         path = write_release(
             output,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -23,6 +23,8 @@ else:  # pragma: no cover
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 CONTENT_FIELDS = ("seed", "seed_split", "teacher_model", "size", "random_seed", "version", "temperature",
                   "top_p", "max_tokens", "structured_outputs", "max_reasks")
+# The filters decide which records a release holds.
+CONTENT_FIELDS += ("dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
 
@@ -66,6 +68,11 @@ class Recipe(BaseModel):
     teacher_gguf: str | None = None
     local_context: int = Field(16384, ge=1024)
     local_parallel: int = Field(4, ge=1, le=64)
+    dedup_threshold: float | Literal["off"] = 0.8  # Jaccard of word 2-grams; 1.0 = exact duplicates only
+    seed_leakage_filter: bool = True
+    refusal_filter: bool = True
+    length_filter: bool = True
+    min_length_ratio: float = Field(0.5, gt=0, le=1)
 
     @property
     def local(self) -> bool:
@@ -78,6 +85,19 @@ class Recipe(BaseModel):
         if not SEMVER.match(value):
             raise ValueError("must be a semantic version X.Y.Z, e.g. 1.0.0")
         return value
+
+    @field_validator("dedup_threshold", mode="before")
+    @classmethod
+    def _dedup_threshold(cls, value: Any) -> float | str:
+        if isinstance(value, str) and value.strip().lower() == "off":
+            return "off"
+        try:
+            threshold = float(value)
+        except (TypeError, ValueError):
+            threshold = -1.0
+        if not 0 < threshold <= 1:
+            raise ValueError("must be a Jaccard similarity in (0, 1] (1.0 = exact duplicates only) or off")
+        return threshold
 
     @field_validator("repo_id")
     @classmethod
