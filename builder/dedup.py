@@ -72,7 +72,7 @@ class NearDuplicateIndex:
 
     def keys(self, texts: list[str]) -> list[tuple[int, ...]]:
         """The index keys of each text (one per band), computed for a whole batch at once."""
-        if self.exact:
+        if self.exact or not texts:
             return [(text_key(text),) for text in texts]
         signatures = MinHash.bulk([[s.encode() for s in shingles(text)] for text in texts], num_perm=NUM_PERM)
         used = self.bands * self.rows

@@ -22,6 +22,7 @@ from .errors import RecipeError
 from .recipe import Recipe
 from .release.manifest import make_manifest
 from .release.publish import PublishPlan, publish, tag_of
+from .release.report import add_to_release as add_quality_report
 from .release.statistics import record_statistics
 from .release.writer import CONFIG_DIRS, data_file_patterns, release_dir, write_release
 from .teacher import ClientFactory, Sampling, Teacher
@@ -176,6 +177,7 @@ def _build(
             {"default": synthesis.records, "feedback": synthesis.feedback},
             manifest,
             lambda final: render_card(final, example, data_file_patterns(), load_path=str(output / f"v{recipe.version}")),
+            add_assets=add_quality_report,
         )
     finally:
         cache.close()

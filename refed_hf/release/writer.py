@@ -50,6 +50,7 @@ def write_release(
     manifest: dict[str, Any],
     render_card: Callable[[dict[str, Any]], str],
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    add_assets: Callable[[Path, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Path:
     """Write both configs as parquet, then the manifest and the card (which describe the files)."""
     final = release_dir(output, version)
@@ -58,6 +59,8 @@ def write_release(
         shutil.rmtree(staging)
     files = {config: _write_parquet(tables[config], staging / folder, max_shard_bytes) for config, folder in CONFIG_DIRS.items()}
     manifest = {**manifest, "files": files}
+    if add_assets is not None:  # e.g. the quality report: figures next to the data, numbers in the manifest
+        manifest = add_assets(staging, manifest)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
     if final.exists():
