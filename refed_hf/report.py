@@ -3,7 +3,8 @@
     python -m refed_hf.report ./refed-release/v1.0.0
     python -m refed_hf.report hf://datasets/my-org/refed@v1.0.0 --out report-v1
 
-Prints the numbers and writes the figures (PNG) to a folder, so two releases can be compared.
+Prints the numbers and writes the figures (PNG) to a folder, so two releases can be compared, with
+`report.png`: every figure on one page.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from .errors import RefedError
 
 HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+?)(?:@(?P<revision>[^@\s]+))?/?$")
+SHEET = "report.png"
 RELEASE_FILES = ["manifest.json", "data/default/*.parquet", "data/feedback/*.parquet"]
 
 
@@ -51,13 +53,16 @@ def _manifest(release: Path, shown: str) -> dict[str, Any]:
 
 
 def report(release: str, out: str | None, changed_over: float) -> tuple[dict[str, Any], Path]:
-    from .release.report import quality_report  # noqa: PLC0415 - matplotlib only once the input is good
+    from .release.figures import sheet  # noqa: PLC0415 - matplotlib only once the input is good
+    from .release.report import quality_report  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="refed-report-") as tmp:
         path = _download(release, Path(tmp)) if release.startswith("hf://") else Path(release).expanduser()
         manifest = _manifest(path, release)
         folder = Path(out or f"refed-report-v{manifest.get('version', 'unknown')}")
-        return quality_report(path, manifest, folder, changed_over), folder
+        numbers = quality_report(path, manifest, folder, changed_over)
+    sheet([folder / figure["file"] for figure in numbers["figures"]], folder / SHEET)
+    return numbers, folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(describe(numbers))
     for figure in numbers["figures"]:
         print(f"figure:                   {folder / figure['file']}")
+    print(f"all figures:              {folder / SHEET}")
     return 0
 
 

@@ -74,12 +74,12 @@ def test_report_in_card_published_and_from_the_cli(bad_teacher: FakeTeacher, wor
     local_out = capsys.readouterr().out
     assert report_main([f"hf://datasets/{REPO}@v1.0.0", "--out", "hub-report"]) == 0
     hub_out = capsys.readouterr().out
-    numbers = [line for line in local_out.splitlines() if not line.startswith("figure:")]
-    assert numbers == [line for line in hub_out.splitlines() if not line.startswith("figure:")]
+    numbers = [line for line in local_out.splitlines() if not line.startswith(("figure:", "all figures:"))]
+    assert numbers == [line for line in hub_out.splitlines() if not line.startswith(("figure:", "all figures:"))]
     assert f"distinct 2-gram ratio:    {m['quality']['distinct_2gram_ratio']}" in local_out
     assert f"dropped: refusal {dropped['refusal']}, length {dropped['length']}" in local_out
     for folder in ("local-report", "hub-report"):
-        assert sorted(p.name for p in (workdir / folder).iterdir()) == sorted(Path(p).name for _, p in images)
+        assert sorted(p.name for p in (workdir / folder).iterdir()) == sorted([*(Path(p).name for _, p in images), "report.png"])
 
     assert report_main([f"hf://datasets/{REPO}@v9.9.9"]) == 2
     assert "cannot read hf://datasets/refed-org/refed-quality@v9.9.9 from the Hub" in capsys.readouterr().err
@@ -93,7 +93,7 @@ def test_report_cli_renders_headless_in_a_child_process(teacher_env: FakeTeacher
                           cwd=workdir, env={**env, "PYTHONPATH": str(SOURCE)}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "records:                  12" in done.stdout and "changed > 5%" in done.stdout
-    for name in ("lengths", "improvement", "features", "filters"):
+    for name in ("lengths", "improvement", "features", "filters", "report"):
         assert (workdir / "figs" / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
 
     assert report_main(["out"]) == 2

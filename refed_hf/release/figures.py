@@ -81,3 +81,14 @@ def filters(kept: int, dropped: dict[str, Any], path: Path) -> None:
     ax.set_title("records kept and dropped per filter")
     ax.tick_params(axis="x", labelsize=8, rotation=15)
     _save(fig, path)
+
+
+def sheet(images: list[Path], path: Path, columns: int = 2) -> None:
+    """The figures on one page (the picture of a whole report)."""
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.5 * rows), constrained_layout=True)
+    for ax in np.atleast_1d(axes).ravel():
+        ax.axis("off")
+    for ax, image in zip(np.atleast_1d(axes).ravel(), images):
+        ax.imshow(plt.imread(image))
+    _save(fig, path)
