@@ -1,7 +1,7 @@
 """Time and peak memory of the record filters at 10k and 100k synthetic records (no teacher needed).
 
 Synthetic records (instructions of 8-30 words from a 5,000-word vocabulary, 5% planted duplicates,
-2% refusals, 2% truncated improvements) go through the pipeline's screening step exactly as in a
+1% copies of a seed instruction, 2% refusals, 2% truncated improvements; a seed of 1,000 instructions) go through the pipeline's screening step exactly as in a
 build: a batched `Dataset.map` of 640 records (32 references x 20) calling `RecordScreen.keep`.
 Every figure is a ratio against a bound measured in the same run:
 
@@ -39,7 +39,7 @@ from builder.filters import FilterSettings, RecordScreen  # noqa: E402
 BATCH = 640
 
 
-def synthetic(n: int, seed: int = 0) -> dict[str, list[Any]]:
+def synthetic(n: int, seed: int = 0, seed_instructions: list[str] | None = None) -> dict[str, list[Any]]:
     rng = random.Random(seed)
     vocabulary = [f"w{i}" for i in range(5000)]
 
@@ -50,7 +50,9 @@ def synthetic(n: int, seed: int = 0) -> dict[str, list[Any]]:
     for i in range(n):
         planted = rng.random()
         instruction = columns["instruction"][rng.randrange(i)] if i and planted < 0.05 else sentence(8, 30) + "?"
-        response = sentence(60, 200)
+        if seed_instructions and 0.09 <= planted < 0.10:
+            instruction = rng.choice(seed_instructions).upper()
+        response = sentence(20, 80)
         improved = response + " " + sentence(5, 40)
         if 0.05 <= planted < 0.07:
             response = "I'm sorry, but I can't help with that."
@@ -106,8 +108,8 @@ def _datasketch_lsh(instructions: list[str]) -> MinHashLSH:
 
 
 def run(n: int, compare_datasketch: bool) -> None:
-    columns = synthetic(n)
     seed_instructions = synthetic(1000, seed=1)["instruction"]
+    columns = synthetic(n, seed_instructions=seed_instructions)
     records = datasets.Dataset.from_dict(columns)
     plain_s, _ = _timed(lambda: records.map(lambda b: b, batched=True, batch_size=BATCH, load_from_cache_file=False,
                                             keep_in_memory=True))

@@ -100,3 +100,19 @@ def test_report_cli_renders_headless_in_a_child_process(teacher_env: FakeTeacher
     assert capsys.readouterr().err.strip() == (
         "error: out is not a REFED release (no manifest.json or data/default/*.parquet): "
         "pass a release directory such as ./refed-release/v1.0.0")
+
+
+def test_report_of_an_empty_release(tmp_path: Path) -> None:
+    import datasets
+
+    from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+    from refed_hf.release.report import quality_report
+
+    for config, features in (("default", RECORD_FEATURES), ("feedback", FEEDBACK_FEATURES)):
+        (tmp_path / "data" / config).mkdir(parents=True)
+        datasets.Dataset.from_dict({name: [] for name in features}, features=features).to_parquet(str(tmp_path / "data" / config / "train-0.parquet"))
+    filters = {"screened": 3, "kept": 0, "dropped": {"refusal": 3}, "api_refusals": 0, "settings": {}}
+    numbers = quality_report(tmp_path, {"filters": filters}, tmp_path / "figs")
+    assert numbers["records"] == 0 and numbers["distinct_2gram_ratio"] is None and numbers["changed_share"] is None
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["features.png", "filters.png", "improvement.png",
+                                                                      "lengths.png"]

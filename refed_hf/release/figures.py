@@ -27,7 +27,7 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def lengths(values: dict[str, np.ndarray], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(values), figsize=(4 * len(values), 3.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(values), figsize=(4 * len(values), 3.2), layout="constrained")
     for ax, (name, lens) in zip(np.atleast_1d(axes), values.items()):
         ax.hist(lens, bins=40, color="#4c72b0")
         if len(lens):
@@ -40,7 +40,7 @@ def lengths(values: dict[str, np.ndarray], path: Path) -> None:
 
 
 def improvement(response: np.ndarray, improved: np.ndarray, min_ratio: float | None, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(5, 4.2), layout="constrained")
     if len(response) > SCATTER_LIMIT:
         ax.hexbin(response, improved, gridsize=60, bins="log", cmap="Blues", mincnt=1)
     else:
@@ -61,7 +61,7 @@ def _short(label: str) -> str:
 
 
 def top_features(counts: dict[str, list[tuple[str, int]]], path: Path) -> None:
-    fig, axes = plt.subplots(1, len(counts), figsize=(6 * len(counts), 6), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(counts), figsize=(6 * len(counts), 6), layout="constrained")
     for ax, (name, top) in zip(np.atleast_1d(axes), counts.items()):
         labels = [_short(label) for label, _ in reversed(top)]
         ax.barh(range(len(top)), [n for _, n in reversed(top)], color="#55a868")
@@ -74,7 +74,7 @@ def top_features(counts: dict[str, list[tuple[str, int]]], path: Path) -> None:
 def filters(kept: int, dropped: dict[str, Any], path: Path) -> None:
     names = ["kept", *dropped]
     values = [kept, *dropped.values()]
-    fig, ax = plt.subplots(figsize=(6, 3.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
     bars = ax.bar(names, values, color=["#55a868"] + ["#c44e52"] * len(dropped))
     ax.bar_label(bars, fontsize=8)
     ax.set_ylabel("records")
@@ -86,7 +86,7 @@ def filters(kept: int, dropped: dict[str, Any], path: Path) -> None:
 def sheet(images: list[Path], path: Path, columns: int = 2) -> None:
     """The figures on one page (the picture of a whole report)."""
     rows = -(-len(images) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.5 * rows), constrained_layout=True)
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.5 * rows), layout="constrained")
     for ax in np.atleast_1d(axes).ravel():
         ax.axis("off")
     for ax, image in zip(np.atleast_1d(axes).ravel(), images):
