@@ -87,6 +87,8 @@ def _summary(result: Any) -> str:
             f"records:      {m['records']}{shortfall}",
             f"references:   {m['references_used']} used, {m['feedback_rows']} with feedback",
             f"failures:     {failures}",
+            *([f"filtered:     {m['filters']['screened'] - m['filters']['kept']} of {m['filters']['screened']} dropped ("
+               + ", ".join(f"{name} {n}" for name, n in m["filters"]["dropped"].items()) + ")"] if m.get("filters") else []),
             f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
             f"tokens:       {run['prompt_tokens']} prompt + {run['completion_tokens']} completion this run",
             f"cost:         ${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated)",

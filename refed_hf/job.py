@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from builder.filters import FilterSettings
-from builder.pipeline import synthesize
+from builder.pipeline import Synthesis, synthesize
 from builder.seed import SeedReport, load_seed
 from dataset_card import render_card
 
@@ -132,10 +132,10 @@ def run(recipe: Recipe) -> JobResult:
     return _build(recipe, factory, seed, seed_report, output, started)
 
 
-def filter_counts(synthesis: Any, teacher: Teacher) -> dict[str, Any]:
+def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:
     """Drops per filter, and the answers the API itself marked as refusals (those items failed before
     screening and were replaced like any failed item)."""
-    counts = synthesis.screen.counts()
+    counts = synthesis.screen.counts() if synthesis.screen is not None else {}
     counts["api_refusals"] = sum(teacher.ledger.stage(stage).failures.get("refusal", 0)
                                  for stage in ("responses", "improvements"))
     return counts

@@ -40,7 +40,7 @@ def _records(release: Path) -> list[dict]:
 def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, workdir: Path, capsys) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=12)
     seed_instructions = {_normal(row["conversations"][0]) for row in lima_rows(single=12)}
-    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", str(SIZE), "--output", "out")
+    code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", str(SIZE), "--output", "out")
     assert code == 0, err
     release = workdir / "out" / "v0.1.0"
     records = _records(release)
@@ -62,6 +62,7 @@ def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, 
     assert f["kept"] == SIZE == m["records"]
     assert f["screened"] == f["kept"] + sum(f["dropped"].values())
     assert all(f["dropped"][name] > 0 for name in FILTERS), f
+    assert f"filtered:     {f['screened'] - SIZE} of {f['screened']} dropped (refusal {f['dropped']['refusal']}," in out
     stages = m["stages"]
     # Refusals through the API's own field fail their item; they are counted and replaced too.
     api = stages["responses"]["failed"].get("refusal", 0) + stages["improvements"]["failed"].get("refusal", 0)

@@ -83,12 +83,24 @@ def filters(kept: int, dropped: dict[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
-def sheet(images: list[Path], path: Path, columns: int = 2) -> None:
-    """The figures on one page (the picture of a whole report)."""
-    rows = -(-len(images) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4.5 * rows), layout="constrained")
-    for ax in np.atleast_1d(axes).ravel():
-        ax.axis("off")
-    for ax, image in zip(np.atleast_1d(axes).ravel(), images):
-        ax.imshow(plt.imread(image))
+def sheet(images: list[Path], path: Path) -> None:
+    """The figures on one page at their own size, narrow ones side by side (the picture of a report)."""
+    pixels = [plt.imread(image) for image in images]
+    width = max(p.shape[1] for p in pixels)
+    rows: list[list[np.ndarray]] = []
+    for image in pixels:  # first fit: a figure goes in the first row with room for it
+        row = next((r for r in rows if sum(p.shape[1] for p in r) + image.shape[1] <= width), None)
+        if row is None:
+            rows.append([image])
+        else:
+            row.append(image)
+    height = sum(max(p.shape[0] for p in row) for row in rows)
+    fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    top = height
+    for row in rows:
+        top -= max(p.shape[0] for p in row)
+        left = 0
+        for image in row:
+            fig.figimage(image, xo=left, yo=top, origin="upper")
+            left += image.shape[1]
     _save(fig, path)
