@@ -28,15 +28,16 @@ FILTERS = ("refusal", "length", "seed_leakage", "near_duplicate")
 DEFAULT_THRESHOLD = 0.8  # Jaccard similarity of word 2-gram sets
 
 # Openings of a refusal or an apology in place of an answer. Matched at the start only: an answer
-# may well say "I can't stress enough..." further on.
+# may well say "I can't stress enough..." further on, or open with "I'm sorry to hear that" and help.
+_WONT = r"(cannot|can't|can not|won't|will not|am unable to|am not able to|do not|don't)"
 REFUSAL_PATTERNS = (
-    r"(i'?m|i am) (so |very |really )?(sorry|afraid)\b",
-    r"(sorry|apologies|my apologies)\b",
-    r"i (apologi[sz]e)\b",
+    rf"(i'?m|i am) (so |very |really |truly )?(sorry|afraid),? (but )?(i|we) {_WONT}",
+    rf"(sorry|apologies|my apologies),? (but )?(i|we) {_WONT}",
+    rf"i apologi[sz]e,? (but )?(i|we) {_WONT}",
     r"i (cannot|can't|can not|won't|will not) (help|assist|provide|comply|answer|do that|fulfil|fulfill|write|create|support)",
-    r"(i'?m|i am) (unable|not able) to\b",
-    r"unfortunately,? i (cannot|can't|am unable|am not able|won't)\b",
-    r"as an ai( language model)?,? i (cannot|can't|am unable|am not able|do not|don't)\b",
+    r"(i'?m|i am) (unable|not able) to (help|assist|provide|comply|answer|do that|fulfil|fulfill|write|create|support)",
+    rf"unfortunately,? (i|we) {_WONT}",
+    rf"as an ai( language model)?,? i {_WONT}",
 )
 _REFUSAL = re.compile(r"^\W*(?:" + "|".join(REFUSAL_PATTERNS) + ")", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")

@@ -130,5 +130,7 @@ def test_refusal_patterns_match_openings_only() -> None:
     assert is_refusal("Unfortunately, I am unable to browse the internet.")
     assert not is_refusal("Binary search halves the range each step. I can't stress this enough: sort first.")
     assert not is_refusal("Sorting algorithms compared: quicksort, mergesort.")
+    assert not is_refusal("I'm sorry to hear about your plant. Here is how to save it: water less.")
+    assert not is_refusal("I am unable to overstate how useful binary search is.")
     assert is_empty("<p> </p>") and is_empty("```\n\n```") and is_empty("  ")
     assert not is_empty("<b>42</b>")
