@@ -41,7 +41,7 @@ REFUSAL_PATTERNS = (
 )
 _REFUSAL = re.compile(r"^\W*(?:" + "|".join(REFUSAL_PATTERNS) + ")", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
-_WORDISH = re.compile(r"\w")
+_WORDISH = re.compile(r"[^\W_]")  # a letter or a digit
 
 
 def is_refusal(text: str) -> bool:
@@ -49,7 +49,7 @@ def is_refusal(text: str) -> bool:
 
 
 def is_empty(text: str) -> bool:
-    """Nothing but markup: no letter or digit left once HTML tags are removed."""
+    """Nothing but markup: no letter or digit left once HTML tags are removed (markdown is symbols)."""
     return not _WORDISH.search(_TAG.sub(" ", text))
 
 

@@ -132,5 +132,5 @@ def test_refusal_patterns_match_openings_only() -> None:
     assert not is_refusal("Sorting algorithms compared: quicksort, mergesort.")
     assert not is_refusal("I'm sorry to hear about your plant. Here is how to save it: water less.")
     assert not is_refusal("I am unable to overstate how useful binary search is.")
-    assert is_empty("<p> </p>") and is_empty("```\n\n```") and is_empty("  ")
+    assert is_empty("<p> </p>") and is_empty("```\n\n```") and is_empty("  ") and is_empty("**___**\n---")
     assert not is_empty("<b>42</b>")
