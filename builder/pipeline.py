@@ -14,6 +14,7 @@ import datasets
 from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
 from refed_hf.teacher import Teacher
 
+from .filters import FilterSettings, RecordScreen
 from .flow import FLOW_FEATURES, ReferenceFlow, StageTally, explode_records
 from .plan import quotas, reference_order
 from .stages import STAGES
@@ -27,6 +28,7 @@ class Synthesis:
     references_used: int
     rounds: int
     wanted: int
+    screen: RecordScreen | None = None
 
     @property
     def shortfall(self) -> int:
@@ -80,10 +82,33 @@ def _map_round(refs: datasets.Dataset, flow: ReferenceFlow, workdir: Path, round
     )
 
 
-def synthesize(seed: datasets.Dataset, teacher: Teacher, size: int, random_seed: int, workdir: Path) -> Synthesis:
+def _accepted(flowed: datasets.Dataset, screen: RecordScreen, workdir: Path, round_no: int) -> datasets.Dataset:
+    """A round's records, one row each, that pass the filters (in the round's deterministic order)."""
+    return flowed.map(
+        lambda batch: screen.keep(explode_records(batch)),
+        batched=True,
+        batch_size=REFERENCES_PER_WRITE,
+        remove_columns=flowed.column_names,
+        features=RECORD_FEATURES,
+        cache_file_name=str(workdir / f"records-{round_no}.arrow"),
+        load_from_cache_file=False,
+        new_fingerprint=f"refed-records-{round_no}",
+        desc="Screening records",
+    )
+
+
+def synthesize(
+    seed: datasets.Dataset,
+    teacher: Teacher,
+    size: int,
+    random_seed: int,
+    workdir: Path,
+    filters: FilterSettings = FilterSettings(),
+) -> Synthesis:
     """Exactly `size` records (fewer only when the seed runs out), and every reference's feedback."""
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
+    screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None)
     tally = StageTally()
     # Each reference in flight offers about ten calls at once: as many references as calls keeps
     # the teacher at its limit with room to spare.
@@ -92,34 +117,21 @@ def synthesize(seed: datasets.Dataset, teacher: Teacher, size: int, random_seed:
     # Round 1: every reference gets its feedback; the first ones in the drawn order also give records.
     planned = quotas(size, len(ordered))
     rounds = [_run_round(_with_quotas(ordered, planned), flow, workdir, 0)]
+    accepted = [_accepted(rounds[0], screen, workdir, 0)]
     used = len(planned)
 
-    # Failed items leave a shortfall: draw further references (with feedback) until it is made up.
+    # Failed and filtered items leave a shortfall: draw further references (with feedback) until it is made up.
     feedback_ok = list(rounds[0]["feedback_ok"])
     spare = [i for i in range(used, len(ordered)) if feedback_ok[i]]
     flow.count_feedback = False  # their feedback is counted once, in round 1, and comes from the cache
-    while flow.records_made < size and spare:
-        planned = quotas(size - flow.records_made, len(spare))
+    while screen.kept < size and spare:
+        planned = quotas(size - screen.kept, len(spare))
         picked, spare = spare[: len(planned)], spare[len(planned) :]
         rounds.append(_run_round(_with_quotas(ordered.select(picked), planned), flow, workdir, len(rounds)))
+        accepted.append(_accepted(rounds[-1], screen, workdir, len(rounds) - 1))
         used += len(planned)
 
-    records = datasets.concatenate_datasets(
-        [
-            flowed.map(
-                explode_records,
-                batched=True,
-                batch_size=REFERENCES_PER_WRITE,
-                remove_columns=flowed.column_names,
-                features=RECORD_FEATURES,
-                cache_file_name=str(workdir / f"records-{i}.arrow"),
-                load_from_cache_file=False,
-                new_fingerprint=f"refed-records-{i}",
-                desc="Collecting records",
-            )
-            for i, flowed in enumerate(rounds)
-        ]
-    )
+    records = datasets.concatenate_datasets(accepted)
     feedback = (
         rounds[0]
         .filter(
@@ -131,4 +143,4 @@ def synthesize(seed: datasets.Dataset, teacher: Teacher, size: int, random_seed:
         )
         .select_columns(list(FEEDBACK_FEATURES))
     )
-    return Synthesis(records, feedback, tally, used, len(rounds), size)
+    return Synthesis(records, feedback, tally, used, len(rounds), size, screen)

@@ -296,5 +296,7 @@ def render_card(
         load_path=load_path,
         revision=revision,
         history=sorted([*(history or []), this_release], key=_version_order, reverse=True),
+        quality=manifest.get("quality"),
+        filters=manifest.get("filters"),
     )
     return str(card)

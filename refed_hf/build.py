@@ -96,6 +96,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", default=None,
                    help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network")
     p.add_argument("--teacher-gguf", metavar="PATH", help="embedded local teacher serving this GGUF chat model")
+    p.add_argument("--dedup-threshold", metavar="J|off",
+                   help=f"drop instructions this near (Jaccard of word 2-grams) to an earlier one; 1.0 = exact "
+                        f"duplicates only, off = keep duplicates (default {defaults.dedup_threshold})")
+    p.add_argument("--no-seed-leakage-filter", dest="seed_leakage_filter", action="store_false", default=None,
+                   help="keep instructions that are near-duplicates of a seed instruction")
+    p.add_argument("--no-refusal-filter", dest="refusal_filter", action="store_false", default=None,
+                   help="keep responses that are refusals, apologies or empty")
+    p.add_argument("--no-length-filter", dest="length_filter", action="store_false", default=None,
+                   help="keep improved responses much shorter than the response they improve")
+    p.add_argument("--min-length-ratio", type=float, metavar="R",
+                   help=f"length filter: improved response at least R x the response (default {defaults.min_length_ratio})")
     p.add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
     p.add_argument("--repo-id", metavar="ORG/NAME", help="Hub dataset repo to publish to (needed with --push)")
     p.add_argument("--private", action="store_true", default=None, help="create the repo private")
@@ -142,6 +153,8 @@ def _summary(result: Any) -> str:
             f"records:      {m['records']}{shortfall}",
             f"references:   {m['references_used']} used, {m['feedback_rows']} with feedback",
             f"failures:     {failures}",
+            *([f"filtered:     {m['filters']['screened'] - m['filters']['kept']} of {m['filters']['screened']} dropped ("
+               + ", ".join(f"{name} {n}" for name, n in m["filters"]["dropped"].items()) + ")"] if m.get("filters") else []),
             f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
             *timeout_lines,
             f"tokens:       {run['prompt_tokens']} prompt ({run['cached_tokens']} cached) + {run['completion_tokens']} completion this run; "

@@ -12,7 +12,8 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
-from builder.pipeline import synthesize
+from builder.filters import FilterSettings
+from builder.pipeline import Synthesis, synthesize
 from builder.plan import RECORDS_PER_REFERENCE
 from builder.seed import ColumnChoice, SeedReport, load_seed
 from dataset_card import render_card
@@ -28,6 +29,7 @@ from .release.manifest import make_manifest
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
 from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
+from .release.report import add_to_release as add_quality_report
 from .release.statistics import record_statistics
 from .release.training_configs import training_configs
 from .release.writer import data_file_patterns, release_dir, write_release
@@ -166,6 +168,21 @@ def _prepare(recipe: Recipe, output: Path, seed: datasets.Dataset) -> None:
     check_room(output, min(recipe.size, RECORDS_PER_REFERENCE * len(seed)), recipe.max_tokens)
 
 
+def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:
+    """Drops per filter, and the answers the API itself marked as refusals (those items failed before
+    screening and were replaced like any failed item)."""
+    counts = synthesis.screen.counts() if synthesis.screen is not None else {}
+    counts["api_refusals"] = sum(teacher.ledger.stage(stage).failures.get("refusal", 0)
+                                 for stage in ("responses", "improvements"))
+    return counts
+
+
+def filter_settings(recipe: Recipe) -> FilterSettings:
+    threshold = recipe.dedup_threshold
+    return FilterSettings(None if threshold == "off" else float(threshold), recipe.seed_leakage_filter,
+                          recipe.refusal_filter, recipe.length_filter, recipe.min_length_ratio)
+
+
 def _build(
     recipe: Recipe,
     factory: ClientFactory,
@@ -210,6 +227,7 @@ def _build(
                                          batch=transports.batch_stats())
                 manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
                 manifest.update(split_summary(splits, held_out, recipe.test_size))
+                manifest["filters"] = filter_counts(synthesis, teacher)
                 example, feedback_example = examples_of(splits)
                 path = write_release(
                     output,
@@ -220,6 +238,7 @@ def _build(
                                               load_path=str(output / f"v{recipe.version}"),
                                               feedback_example=feedback_example),
                     extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
+                    add_assets=add_quality_report,
                 )
         finally:
             cache.close()
@@ -230,7 +249,7 @@ def _build(
 
 def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path) -> Any:
     try:
-        return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir)
+        return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir, filter_settings(recipe))
     except (TeacherFatalError, DiskWriteError) as exc:
         received = teacher.ledger.total().answers
         raise type(exc)(f"the build stopped: {exc} (no release was written; the {received} answers received "

@@ -26,6 +26,8 @@ CONTENT_FIELDS = ("seed", "seed_split", "teacher_model", "size", "random_seed", 
                   "seed_revision", "seed_config", "instruction_column", "response_column", "context_column",
                   "max_reference_tokens", "license", "feedback_text", "test_size", "language")
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
+# The filters decide which records a release holds.
+CONTENT_FIELDS += ("dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -91,6 +93,11 @@ class Recipe(BaseModel):
     max_reference_tokens: int = Field(8000, ge=1)
     license: str = "cc-by-nc-4.0"
     feedback_text: Literal["include", "omit", "auto"] = "auto"
+    dedup_threshold: float | Literal["off"] = 0.8  # Jaccard of word 2-grams; 1.0 = exact duplicates only
+    seed_leakage_filter: bool = True
+    refusal_filter: bool = True
+    length_filter: bool = True
+    min_length_ratio: float = Field(0.5, gt=0, le=1)
 
     @property
     def local(self) -> bool:
@@ -129,6 +136,19 @@ class Recipe(BaseModel):
         if not LANGUAGE.match(value):
             raise ValueError("must be a language code as the Hub lists them, e.g. en, fr, zh")
         return value
+
+    @field_validator("dedup_threshold", mode="before")
+    @classmethod
+    def _dedup_threshold(cls, value: Any) -> float | str:
+        if isinstance(value, str) and value.strip().lower() == "off":
+            return "off"
+        try:
+            threshold = float(value)
+        except (TypeError, ValueError):
+            threshold = -1.0
+        if not 0 < threshold <= 1:
+            raise ValueError("must be a Jaccard similarity in (0, 1] (1.0 = exact duplicates only) or off")
+        return threshold
 
     @field_validator("repo_id")
     @classmethod

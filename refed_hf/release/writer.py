@@ -68,6 +68,7 @@ def write_release(
     render_card: Callable[[dict[str, Any]], str],
     max_shard_bytes: int = MAX_SHARD_BYTES,
     extra_files: Mapping[str, str] | None = None,
+    add_assets: Callable[[Path, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Path:
     """Write every config as parquet (each split of it), then the manifest, the card (which describe the
     files) and `extra_files` (name → text, e.g. recipe.toml)."""
@@ -84,6 +85,8 @@ def write_release(
             files = {config: _write_config(tables[config], staging / CONFIG_DIRS[config], max_shard_bytes)
                      for config in tables}
             manifest = {**manifest, "files": files}
+            if add_assets is not None:  # e.g. the quality report: figures next to the data, numbers in the manifest
+                manifest = add_assets(staging, manifest)
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
                                                    encoding="utf-8")
             (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")

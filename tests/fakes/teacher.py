@@ -61,6 +61,12 @@ class TeacherFaults:
     models: str | None = None  # comma-separated models served; others get 404 model_not_found
     words: int = 12  # length of generated texts
     cache_block: int = 32  # prompt tokens per prefix-cache block (0: no prefix cache)
+    # Bad data that still validates (issue 12's filters must catch it), each a share of items:
+    rate_duplicate: float = 0.0  # instructions replaced by a stock one (the same across references)
+    rate_seed_copy: float = 0.0  # instructions replaced by the reference (seed) instruction, recased
+    rate_refusal: float = 0.0  # responses / improved responses that are an apology or empty markup
+    rate_refusal_field: float = 0.0  # responses / improvements refused through the API's `refusal` field
+    rate_truncated: float = 0.0  # improved responses cut to their first words
 
 
 @dataclass
@@ -134,6 +140,30 @@ def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, 
             "improved_response": text(f"Improved [{tag}]:"),
         }
     raise ValueError(f"fake teacher: unknown schema {schema!r} for prompt {prompt[:80]!r}")
+
+
+STOCK_INSTRUCTIONS = ["Explain binary search to a beginner.", "Write a haiku about autumn rain.",
+                      "List three tips for a job interview."]
+REFUSALS = ["I'm sorry, but I can't help with that.", "I cannot assist with this request.",
+            "As an AI language model, I cannot answer that.", "<p> </p>", "```\n\n```"]
+
+
+def _plant_bad_data(f: TeacherFaults, schema: str, question: str, prompt: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Answers that validate but should never become records; the same question plants the same."""
+    if schema == "GeneratedInstructions":
+        reference = prompt.split("### Reference instruction\n", 1)[-1].split("\n\n", 1)[0]
+        for i in range(len(answer["instructions"])):
+            if _share(f"{question}/{i}", "dup") < f.rate_duplicate:
+                stock = STOCK_INSTRUCTIONS[int(_share(f"{question}/{i}", "which") * len(STOCK_INSTRUCTIONS))]
+                answer["instructions"][i] = stock.upper() if i % 2 else stock  # case does not hide a copy
+            elif _share(f"{question}/{i}", "seed") < f.rate_seed_copy:
+                answer["instructions"][i] = reference.lower() + " "
+    key = {"GeneratedResponse": "response", "Improvement": "improved_response"}.get(schema)
+    if key and _share(question, "refusal") < f.rate_refusal:
+        answer[key] = REFUSALS[int(_share(question, "which-refusal") * len(REFUSALS))]
+    elif schema == "Improvement" and _share(question, "truncated") < f.rate_truncated:
+        answer[key] = " ".join(answer[key].split()[:3])
+    return answer
 
 
 class FakeTeacher:
@@ -239,7 +269,7 @@ class FakeTeacher:
         schema = _schema_name(body)
         self.log.by_schema[schema] += 1
         self.log.prompts.append(prompt)
-        answer = fake_answer(schema, question, prompt, f.words)
+        answer = _plant_bad_data(f, schema, question, prompt, fake_answer(schema, question, prompt, f.words))
         self._spoil(answer, schema, question, prompt)
         content = json.dumps(answer)
         is_reask = len(body["messages"]) > 2
@@ -250,6 +280,10 @@ class FakeTeacher:
             self.log.answered_at.append(time.monotonic())
             if _share(digest, "fence") < f.rate_fenced:
                 content = f"```json\n{content}\n```"
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if schema in ("GeneratedResponse", "Improvement") and _share(question, "refusal-field") < f.rate_refusal_field:
+            # As OpenAI answers under structured outputs: no content, the reason in `refusal`.
+            message = {"role": "assistant", "content": None, "refusal": "I'm sorry, I cannot assist with that request."}
         prompt_tokens = len(json.dumps(body["messages"])) // 4
         completion_tokens = len(content) // 4
         cached_tokens = self._cached_prefix(json.dumps(body["messages"]))
@@ -259,7 +293,7 @@ class FakeTeacher:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                           "total_tokens": prompt_tokens + completion_tokens,
                           "prompt_tokens_details": {"cached_tokens": cached_tokens}},
