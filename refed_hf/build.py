@@ -217,4 +217,6 @@ def _main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    signals.ignore_while_exiting()
+    sys.exit(exit_code)

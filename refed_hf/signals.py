@@ -116,3 +116,14 @@ def cleanup_on_abort(cleanup: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         _cleanups.remove(cleanup)
+
+
+def ignore_while_exiting() -> None:
+    """Ignore SIGINT and SIGTERM from now on, once the run's outcome is decided.
+
+    At shutdown Python puts back the default action of every signal it had a handler for, so a second
+    Ctrl-C arriving then would kill the process by the signal instead of letting it exit with its code;
+    an ignored signal is left ignored.
+    """
+    for signum in SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
