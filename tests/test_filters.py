@@ -3,6 +3,7 @@ improvements; the release keeps exactly --size records, none of the planted ones
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import datasets
@@ -37,21 +38,30 @@ def _records(release: Path) -> list[dict]:
     return datasets.load_dataset(str(release), split="train").to_list()
 
 
+def _leaks(instruction: str, seed_instructions: set[str]) -> bool:
+    """A planted seed copy: a seed instruction with a word added (near, not equal)."""
+    return any(instruction.startswith(text + " ") for text in seed_instructions)
+
+
 def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, workdir: Path, capsys) -> None:
-    write_lima_seed(workdir / "seed.jsonl", single=12)
-    seed_instructions = {_normal(row["conversations"][0]) for row in lima_rows(single=12)}
+    # Instructions long enough that a seed instruction with one word added is a clear near-duplicate.
+    rows = [{"conversations": [row["conversations"][0] + " Walk through it with one worked example, name the "
+                               "usual mistakes, and end with a short summary a beginner could remember.",
+                               row["conversations"][1]]} for row in lima_rows(single=16)]
+    (workdir / "seed.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    seed_instructions = {_normal(row["conversations"][0]) for row in rows}
     code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", str(SIZE), "--output", "out")
     assert code == 0, err
     release = workdir / "out" / "v0.1.0"
     records = _records(release)
-    assert len(records) == SIZE
+    assert len(records) == SIZE, out
 
     instructions = [_normal(r["instruction"]) for r in records]
     assert len(set(instructions)) == SIZE  # no duplicate survived, case variants included
     stock = {_normal(text) for text in STOCK_INSTRUCTIONS}
     assert all(instructions.count(text) <= 1 for text in stock)
     assert any(text in stock for text in instructions)  # the first of each planted duplicate is kept
-    assert not set(instructions) & seed_instructions
+    assert not any(_leaks(text, seed_instructions) for text in instructions)
     for r in records:
         for text in (r["response"], r["improved_response"]):
             assert not is_refusal(text) and not is_empty(text), text
@@ -91,7 +101,7 @@ def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, 
     assert len(unfiltered) == SIZE and off["dropped"] == {name: 0 for name in FILTERS}
     plain = [_normal(r["instruction"]) for r in unfiltered]
     assert len(set(plain)) < SIZE
-    assert set(plain) & seed_instructions
+    assert any(_leaks(text, seed_instructions) for text in plain)
     assert any(is_refusal(r["response"]) or is_refusal(r["improved_response"]) for r in unfiltered)
     assert any(len(r["improved_response"]) < 0.5 * len(r["response"]) for r in unfiltered)
 

@@ -157,7 +157,8 @@ def _plant_bad_data(f: TeacherFaults, schema: str, question: str, prompt: str, a
                 stock = STOCK_INSTRUCTIONS[int(_share(f"{question}/{i}", "which") * len(STOCK_INSTRUCTIONS))]
                 answer["instructions"][i] = stock.upper() if i % 2 else stock  # case does not hide a copy
             elif _share(f"{question}/{i}", "seed") < f.rate_seed_copy:
-                answer["instructions"][i] = reference.lower() + " "
+                # A near copy: an exact one is already refused as repeating the reference (issue 11).
+                answer["instructions"][i] = reference.lower() + " please"
     key = {"GeneratedResponse": "response", "Improvement": "improved_response"}.get(schema)
     if key and _share(question, "refusal") < f.rate_refusal:
         answer[key] = REFUSALS[int(_share(question, "which-refusal") * len(REFUSALS))]
