@@ -16,7 +16,6 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel
 
 from refed_hf.features import FEEDBACK_FEATURES, PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
-from refed_hf.recipe import is_local_seed
 from refed_hf.schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
 
 TEMPLATE = Path(__file__).with_name("template.md")
@@ -186,6 +185,22 @@ def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _filters_on(settings: dict[str, Any] | None) -> str:
+    """The filters a build ran, in words, for the card's Quality section."""
+    if not settings:
+        return ""
+    named = []
+    if settings.get("refusal"):
+        named.append("a refusal or empty text in the response or the improved response")
+    if settings.get("length"):
+        named.append(f"an improved response shorter than {settings.get('min_length_ratio')} of the response it improves")
+    if settings.get("seed_leakage"):
+        named.append("an instruction that is a near-duplicate of a seed instruction")
+    if settings.get("dedup_threshold") not in (None, "off"):
+        named.append(f"an instruction that is a near-duplicate (Jaccard {settings['dedup_threshold']}) of one accepted before it")
+    return "; ".join(named)
+
+
 def training_sections(manifest: dict[str, Any], load_path: str, revision: str | None) -> dict[str, Any]:
     """What the sections for training, splits, limitations and reproducing need."""
     recipe = manifest["recipe"]
@@ -218,7 +233,7 @@ def training_sections(manifest: dict[str, Any], load_path: str, revision: str | 
         "improved_mean": improved,
         "response_mean": first,
         "language_name": LANGUAGE_NAMES.get(recipe.get("language", "en"), f"`{recipe.get('language')}`"),
-        "seed_is_local": is_local_seed(recipe["seed"]) and recipe["seed"] != "demo",
+        "seed_is_local": manifest["seed"].get("kind", "local") == "local",
         "rebuild_command": f"python -m refed_hf.build --recipe {recipe_ref} --output DIR",
     }
 
@@ -298,5 +313,6 @@ def render_card(
         history=sorted([*(history or []), this_release], key=_version_order, reverse=True),
         quality=manifest.get("quality"),
         filters=manifest.get("filters"),
+        filters_on=_filters_on((manifest.get("filters") or {}).get("settings")),
     )
     return str(card)

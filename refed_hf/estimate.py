@@ -19,12 +19,11 @@ from dataclasses import dataclass
 
 from builder.pipeline import synthesize
 from builder.plan import RECORDS_PER_REFERENCE, reference_order
-from builder.seed import load_seed
 from builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
 
 from . import prompts
 from .errors import RecipeError
-from .job import CACHE_FILE, _output_dir, make_teacher
+from .job import CACHE_FILE, _load_seed, _output_dir, filter_settings, make_teacher
 from .recipe import Recipe
 from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
@@ -136,7 +135,7 @@ def estimate(recipe: Recipe, references: int) -> str:
         raise RecipeError("--estimate projects the cost of a paid teacher; a local teacher costs nothing: drop --estimate")
     check_cost_options(recipe)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-    seed, _ = load_seed(recipe.seed, recipe.seed_split)
+    seed, _ = _load_seed(recipe)
     output = _output_dir(recipe)
     preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
     order = reference_order(list(seed["reference_id"]), recipe.random_seed)
@@ -149,7 +148,7 @@ def estimate(recipe: Recipe, references: int) -> str:
         teacher = make_teacher(recipe, cache, factory)
         transports = use_transports(recipe, teacher, cache, quiet=True)
         started = time.monotonic()
-        synthesis = synthesize(sample, teacher, sample_size, recipe.random_seed, workdir)
+        synthesis = synthesize(sample, teacher, sample_size, recipe.random_seed, workdir, filter_settings(recipe))
         seconds = time.monotonic() - started
         transports.check_budget()
         records = len(synthesis.records)

@@ -15,12 +15,13 @@ import pyarrow as pa
 from builder.filters import FilterSettings
 from builder.pipeline import Synthesis, synthesize
 from builder.plan import RECORDS_PER_REFERENCE
+from builder.local_seed import read_local
 from builder.seed import ColumnChoice, SeedReport, load_seed
 from dataset_card import render_card
 
 from . import signals
 from .diskspace import check_room, disk_errors
-from .errors import DiskWriteError, RecipeError, TeacherFatalError
+from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
 from .lock import output_lock
 from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
@@ -63,6 +64,14 @@ def existing_release(recipe: Recipe) -> JobResult | None:
     built_with = manifest.get("recipe", {})
     if any(built_with.get(name) != value for name, value in recipe.content_fields().items()):
         return None
+    if manifest.get("seed", {}).get("kind") == "local":
+        # The recipe names a local seed by its file name only: its content decides whether it is the same.
+        try:
+            _, facts = read_local(recipe.seed, recipe.seed_split)
+        except SeedError:
+            return None
+        if facts.get("sha256") != manifest["seed"].get("sha256"):
+            return None
     return JobResult(path, manifest, built=False)
 
 
@@ -163,9 +172,21 @@ def run(recipe: Recipe) -> JobResult:
 
 def _prepare(recipe: Recipe, output: Path, seed: datasets.Dataset) -> None:
     """Under the output's lock, before any call: clear what a killed build left, check the disk's room."""
-    for leftover in [*output.glob(".work-v*"), *output.glob(".v*.partial"), *output.glob(".v*.old")]:
-        shutil.rmtree(leftover, ignore_errors=True)
+    clear_leftovers(output)
     check_room(output, min(recipe.size, RECORDS_PER_REFERENCE * len(seed)), recipe.max_tokens)
+
+
+def clear_leftovers(output: Path) -> None:
+    """Remove what a killed build left in `output` (work folders, half-written releases), and put back
+    a release that was moved aside for its replacement when the replacement never took its place."""
+    for old in output.glob(".v*.old"):
+        release = output / old.name[1:].removesuffix(".old")
+        if release.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.rename(release)
+    for leftover in [*output.glob(".work-*"), *output.glob(".v*.partial")]:
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:

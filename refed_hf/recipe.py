@@ -24,10 +24,9 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 CONTENT_FIELDS = ("seed", "seed_split", "teacher_model", "size", "random_seed", "version", "temperature",
                   "top_p", "max_tokens", "structured_outputs", "max_reasks",
                   "seed_revision", "seed_config", "instruction_column", "response_column", "context_column",
-                  "max_reference_tokens", "license", "feedback_text", "test_size", "language")
+                  "max_reference_tokens", "license", "feedback_text", "test_size", "language",
+                  "dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio")
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
-# The filters decide which records a release holds.
-CONTENT_FIELDS += ("dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 

@@ -188,3 +188,35 @@ def test_batch_input_files_split_at_the_line_size_and_token_limits() -> None:
     assert _chunks(lines, max_lines=100, max_bytes=10_000, max_tokens=25) == [[0, 1], [2, 3], [4]]
     assert _chunks([b"y" * 500], max_lines=10, max_bytes=100, max_tokens=None) == [[0]]  # alone, even if over
     assert _chunks([], max_lines=10, max_bytes=100, max_tokens=None) == []
+
+
+def test_leftovers_are_cleared_and_a_release_moved_aside_comes_back(tmp_path: Path) -> None:
+    from refed_hf.job import clear_leftovers
+
+    for name in (".work-v0.2.0", ".work-estimate-v0.2.0", ".v0.2.0.partial", ".v0.1.0.old", ".v0.3.0.old"):
+        (tmp_path / name).mkdir()
+    (tmp_path / ".v0.1.0.old" / "manifest.json").write_text("{}")
+    (tmp_path / "v0.3.0").mkdir()  # its replacement did take its place: the old copy goes
+    clear_leftovers(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v0.1.0", "v0.3.0"]
+    assert (tmp_path / "v0.1.0" / "manifest.json").is_file()
+
+
+def test_an_existing_release_of_a_local_seed_is_reused_only_for_the_same_content(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from builder.local_seed import read_local
+    from refed_hf.job import existing_release
+    from refed_hf.recipe import Recipe
+    from tests.fakes.seeds import write_lima_seed
+
+    monkeypatch.chdir(tmp_path)
+    write_lima_seed(tmp_path / "pairs.jsonl", single=3)
+    recipe = Recipe(seed=str(tmp_path / "pairs.jsonl"), output=str(tmp_path / "out"))
+    _, facts = read_local(recipe.seed, recipe.seed_split)
+    release = tmp_path / "out" / "v0.1.0"
+    release.mkdir(parents=True)
+    (release / "manifest.json").write_text(json.dumps({"recipe": recipe.public_dict(), "seed": facts}))
+    assert existing_release(recipe) is not None
+    write_lima_seed(tmp_path / "pairs.jsonl", single=4)  # same file name, other pairs
+    assert existing_release(recipe) is None
