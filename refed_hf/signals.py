@@ -11,6 +11,7 @@ Three phases:
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -80,6 +81,9 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     _received += 1
     if not _armed or _received > 1:
         _abort(signum)
+    # The interruption may land inside the event loop of a `Dataset.map`: its tasks are then dropped
+    # pending, and asyncio would log each one at shutdown. The one line below says all the user needs.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
     raise Interrupted(signum)
 
 
