@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from .accounting import CallCounts, Ledger
 from .answers import InvalidAnswer, parse_answer
 from .cache import CachedAnswer, ResponseCache, request_key
-from .failures import FatalStop, fatal_error
+from .failures import FatalStop, fatal_error, is_content_filter
 from .timeouts import TimeoutPolicy
 from ..features import teacher_schema
 from .limiter import CallLimiter
@@ -66,7 +66,7 @@ class Answered(Generic[T]):
 
 def _failure_reason(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
-        if _is_content_filter(exc):
+        if is_content_filter(exc):
             return "content_filter"
         return {
             400: "bad_request",
@@ -83,16 +83,10 @@ def _failure_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _is_content_filter(exc: openai.APIStatusError) -> bool:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    inner = body.get("error") if isinstance(body.get("error"), dict) else body
-    return exc.code == "content_filter" or (isinstance(inner, dict) and inner.get("code") == "content_filter")
-
-
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         # `insufficient_quota` is a 429 that waiting never clears: it stops the build instead.
-        return exc.status_code in _RETRYABLE_STATUS and not _is_content_filter(exc) and fatal_error(exc, "") is None
+        return exc.status_code in _RETRYABLE_STATUS and not is_content_filter(exc) and fatal_error(exc, "") is None
     return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError))
 
 
