@@ -11,13 +11,13 @@ budget continues from the cache.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from ..errors import RefedError
 from .accounting import CallCounts
 from .cache import CachedAnswer
 from .client import Transport
+from .estimates import CompletionEstimates, answer_kind, prompt_tokens
 from .prices import ModelPrices, Usage
 
 
@@ -34,7 +34,8 @@ class BudgetExceeded(RefedError):
 class BudgetGuard:
     """A `Transport` that passes calls to `inner` while the budget allows."""
 
-    def __init__(self, inner: Transport, prices: ModelPrices, budget: float, batch: bool, max_tokens: int) -> None:
+    def __init__(self, inner: Transport, prices: ModelPrices, budget: float, batch: bool,
+                 completions: CompletionEstimates) -> None:
         self.inner = inner
         self.prices = prices
         self.budget = budget
@@ -42,22 +43,19 @@ class BudgetGuard:
         self.spent = 0.0  # what the answers received in this run cost
         self.reserved = 0.0  # what the calls in flight may cost
         self.refused = 0
-        self._default_completion = 0.25 * max_tokens
-        self._completion: dict[str, float] = {}
+        self._completions = completions  # the teacher's, which learns from every answer
         self._finished: list[asyncio.Future[None]] = []  # calls waiting for one in flight to finish
 
     @property
     def tripped(self) -> bool:
         return self.refused > 0
 
-    def _estimate(self, body: dict[str, Any]) -> tuple[str, float]:
-        kind = body.get("response_format", {}).get("json_schema", {}).get("name", "")
-        prompt = len(json.dumps(body["messages"])) // 4
-        completion = int(self._completion.get(kind, self._default_completion))
-        return kind, self.prices.cost(Usage(prompt, 0, completion), self.batch)
+    def _estimate(self, body: dict[str, Any]) -> float:
+        usage = Usage(prompt_tokens(body), 0, self._completions.expected(answer_kind(body)))
+        return self.prices.cost(usage, self.batch)
 
     async def __call__(self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str) -> CachedAnswer:
-        kind, estimate = self._estimate(body)
+        estimate = self._estimate(body)
         while True:
             if self.tripped or self.spent + estimate > self.budget:
                 self.refused += 1
@@ -79,9 +77,6 @@ class BudgetGuard:
                     waiter.set_result(None)
         self.spent += self.prices.cost(Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens),
                                        self.batch)
-        if answer.completion_tokens:
-            previous = self._completion.get(kind, float(answer.completion_tokens))
-            self._completion[kind] = 0.8 * previous + 0.2 * answer.completion_tokens
         return answer
 
     def stop(self) -> BudgetExceeded:

@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from .accounting import CallCounts, Ledger
 from .answers import InvalidAnswer, parse_answer
 from .cache import CachedAnswer, ResponseCache, request_key
+from .estimates import CompletionEstimates, answer_kind, prompt_tokens
 from .failures import FatalStop, fatal_error, is_content_filter
 from .timeouts import TimeoutPolicy
 from ..features import teacher_schema
@@ -158,7 +159,7 @@ class Teacher:
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._schema_transform = schema_transform or (lambda schema: schema)
         self._backoff = backoff or _Backoff()
-        self._completion_estimates: dict[str, float] = {}
+        self.completion_estimates = CompletionEstimates(sampling.max_tokens)
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
         self.timeouts = timeouts or TimeoutPolicy(None)
         self.stop = FatalStop()  # set by the first error that would hit every call: no call starts after it
@@ -239,6 +240,7 @@ class Teacher:
                 self.stop.check()
                 try:
                     answer = await self.transport(body, counts, key, stage, identity)
+                    self.completion_estimates.learn(answer_kind(body), answer.completion_tokens)
                     self.cache.put(key, stage, identity, self.model, answer)
                 except Exception as exc:  # noqa: BLE001 - a failure costs this item only, unless it is fatal
                     self.stop.raise_if_fatal(exc, self.model)
@@ -268,8 +270,8 @@ class Teacher:
         return Failed(reason)
 
     async def _send(self, body: dict[str, Any], counts: CallCounts) -> CachedAnswer:
-        kind = body.get("response_format", {}).get("json_schema", {}).get("name", "")
-        prompt_estimate = len(json.dumps(body["messages"])) // 4  # about 4 characters a token
+        kind = answer_kind(body)
+        prompt_estimate = prompt_tokens(body)
         estimate = 0
         timed_out = 0  # timeouts of this call: each retry gets twice the time, and only a few are made
 
@@ -277,8 +279,7 @@ class Teacher:
             # Asked when the call is about to start, not when it was queued, so it uses the latest
             # running mean of this kind of answer's completion tokens.
             nonlocal estimate
-            expected = self._completion_estimates.get(kind, 0.25 * self.sampling.max_tokens)
-            estimate = prompt_estimate + int(expected)
+            estimate = prompt_estimate + self.completion_estimates.expected(kind)
             return estimate
 
         retrying = AsyncRetrying(
@@ -320,9 +321,6 @@ class Teacher:
                 self.limiter.on_success()
         answer = answer_of(completion)
         self.limiter.settle_tokens(estimate, answer.prompt_tokens + answer.completion_tokens)
-        if answer.completion_tokens:
-            previous = self._completion_estimates.get(kind, float(answer.completion_tokens))
-            self._completion_estimates[kind] = 0.8 * previous + 0.2 * answer.completion_tokens
         count_answer(counts, answer)
         return answer
 

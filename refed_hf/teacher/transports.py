@@ -54,6 +54,7 @@ def use_transports(recipe: Recipe, teacher: Teacher, cache: ResponseCache, quiet
         teacher.transport = chosen.batch
     prices = prices_for(recipe.teacher_model, recipe.prices)
     if recipe.max_budget is not None and prices is not None:
-        chosen.budget = BudgetGuard(teacher.transport, prices, recipe.max_budget, recipe.batch, recipe.max_tokens)
+        chosen.budget = BudgetGuard(teacher.transport, prices, recipe.max_budget, recipe.batch,
+                                    teacher.completion_estimates)
         teacher.transport = chosen.budget
     return chosen
