@@ -75,8 +75,8 @@ def test_error_expired_and_cancelled_lines_go_into_the_next_batch(workdir: Path,
         faulty.stop()
     assert code == 0, err
     assert _tables(workdir / "faulty" / "v0.1.0") == _tables(workdir / "clean" / "v0.1.0")
-    api = manifest(workdir / "faulty" / "v0.1.0")["batch_api"]
     m = manifest(workdir / "faulty" / "v0.1.0")
+    api = m["batch_api"]
     assert faulty.batches.log.outcomes["expired"] >= 1 and faulty.batches.log.outcomes["cancelled"] >= 1
     assert api["expired_lines"] > 0 and api["cancelled_lines"] > 0
     assert api["retried_lines"] >= api["expired_lines"] + api["cancelled_lines"] + faulty.log.by_status[500] > 0
