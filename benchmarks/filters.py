@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO))
 import datasets  # noqa: E402
 from datasketch import MinHash, MinHashLSH  # noqa: E402
 
-from builder.dedup import NUM_PERM, shingles, words  # noqa: E402
-from builder.filters import FilterSettings, RecordScreen  # noqa: E402
+from refed_hf.builder.dedup import NUM_PERM, shingles, words  # noqa: E402
+from refed_hf.builder.filters import FilterSettings, RecordScreen  # noqa: E402
 
 BATCH = 640
 

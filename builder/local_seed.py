@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from refed_hf.errors import SeedError
 from .seed_files import builder_of, read_split, split_files
 
 DEMO_SEED = "demo"
-DEMO_SEED_FILE = Path(__file__).resolve().parent.parent / "refed_hf" / "data" / "demo_seed.jsonl"
+# Found through the package, so it is the same file in a checkout, an editable install and a wheel.
+DEMO_SEED_FILE = Path(str(resources.files("refed_hf") / "data" / "demo_seed.jsonl"))
 
 
 def _sha256(paths: list[Path]) -> str:

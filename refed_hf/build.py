@@ -32,10 +32,10 @@ def _test_size(text: str) -> int | float:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a fraction (0.1) or a count (200)") from None
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False) -> argparse.ArgumentParser:
     defaults = Recipe()
     p = argparse.ArgumentParser(
-        prog="python -m refed_hf.build",
+        prog=prog,
         description="Build a REFED release: reference-level feedback → new instructions → responses → improvements.",
     )
     p.add_argument("--recipe", metavar="PATH_OR_HF_URI",
@@ -90,9 +90,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="the provider's enqueued-token limit for the model: batches beyond it wait (default: none)")
     p.add_argument("--max-budget", type=float, metavar="USD",
                    help="stop starting teacher calls once this run's estimated spend would pass USD")
-    p.add_argument("--estimate", type=int, nargs="?", const=3, metavar="N",
-                   help="build the first N references for real (default 3, cached), print the projected calls, "
-                        "tokens, cost and time of the whole --size, and exit")
+    if estimate_mode:
+        p.add_argument("--references", dest="estimate", type=int, default=3, metavar="N",
+                       help="build the first N references for real (default 3, cached), then project the whole --size")
+    else:
+        p.add_argument("--estimate", type=int, nargs="?", const=3, metavar="N",
+                       help="build the first N references for real (default 3, cached), print the projected calls, "
+                            "tokens, cost and time of the whole --size, and exit")
     p.add_argument("--offline", action="store_true", default=None,
                    help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network")
     p.add_argument("--teacher-gguf", metavar="PATH", help="embedded local teacher serving this GGUF chat model")
@@ -166,8 +170,9 @@ def _summary(result: Any) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m refed_hf.build", estimate_mode: bool = False) -> int:
+    """Run the build CLI; `refed-hf build` and `refed-hf estimate` call this with their own `prog`."""
+    args = _parser(prog, estimate_mode).parse_args(argv)
     with signals.armed():
         try:
             return _main(args)

@@ -17,9 +17,9 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from builder.pipeline import synthesize
-from builder.plan import RECORDS_PER_REFERENCE, reference_order
-from builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
+from refed_hf.builder.pipeline import synthesize
+from refed_hf.builder.plan import RECORDS_PER_REFERENCE, reference_order
+from refed_hf.builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
 
 from . import prompts
 from .errors import RecipeError

@@ -12,12 +12,12 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
-from builder.filters import FilterSettings
-from builder.pipeline import Synthesis, synthesize
-from builder.plan import RECORDS_PER_REFERENCE
-from builder.local_seed import read_local
-from builder.seed import ColumnChoice, SeedReport, load_seed
-from dataset_card import render_card
+from refed_hf.builder.filters import FilterSettings
+from refed_hf.builder.pipeline import Synthesis, synthesize
+from refed_hf.builder.plan import RECORDS_PER_REFERENCE
+from refed_hf.builder.local_seed import read_local
+from refed_hf.builder.seed import ColumnChoice, SeedReport, load_seed
+from refed_hf.dataset_card import render_card
 
 from . import signals
 from .diskspace import check_room, disk_errors

@@ -65,8 +65,8 @@ def report(release: str, out: str | None, changed_over: float) -> tuple[dict[str
     return numbers, folder
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m refed_hf.report", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m refed_hf.report") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("release", metavar="RELEASE_DIR", help="a release directory, or hf://datasets/ORG/NAME@vX.Y.Z")
     parser.add_argument("--out", metavar="DIR", help="folder for the figures (default ./refed-report-vX.Y.Z)")
     parser.add_argument("--changed-over", type=float, default=20.0, metavar="PCT",

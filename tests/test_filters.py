@@ -9,8 +9,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from builder.dedup import NearDuplicateIndex, band_params, words
-from builder.filters import FILTERS, is_empty, is_refusal
+from refed_hf.builder.dedup import NearDuplicateIndex, band_params, words
+from refed_hf.builder.filters import FILTERS, is_empty, is_refusal
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows, write_lima_seed
 from tests.fakes.teacher import STOCK_INSTRUCTIONS, FakeTeacher, TeacherFaults

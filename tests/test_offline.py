@@ -10,7 +10,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from builder.seed import DEMO_SEED_FILE
+from refed_hf.builder.seed import DEMO_SEED_FILE
 from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
 from refed_hf.schemas import Record
 from tests.helpers import build, build_process

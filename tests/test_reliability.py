@@ -19,7 +19,7 @@ import httpx2
 import openai
 import pytest
 
-from builder.answer_checks import distinct_instructions, improvement_check
+from refed_hf.builder.answer_checks import distinct_instructions, improvement_check
 from refed_hf.schemas import Analysis, ImplementationStrategy, Improvement
 from refed_hf.signals import MESSAGE
 from refed_hf.teacher.answers import InvalidAnswer

@@ -10,7 +10,7 @@ from typing import Any
 import datasets
 import pytest
 
-from builder.seed import ColumnChoice, load_seed
+from refed_hf.builder.seed import ColumnChoice, load_seed
 from refed_hf.errors import SeedError
 
 

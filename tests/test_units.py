@@ -9,7 +9,7 @@ import httpx2
 import openai
 import pytest
 
-from builder.plan import quotas, reference_order, split_quota
+from refed_hf.builder.plan import quotas, reference_order, split_quota
 from refed_hf.teacher.prices import Usage, prices_for
 from refed_hf.teacher.answers import InvalidAnswer, parse_answer
 from refed_hf.features import teacher_schema
@@ -205,7 +205,7 @@ def test_leftovers_are_cleared_and_a_release_moved_aside_comes_back(tmp_path: Pa
 def test_an_existing_release_of_a_local_seed_is_reused_only_for_the_same_content(tmp_path: Path, monkeypatch) -> None:
     import json
 
-    from builder.local_seed import read_local
+    from refed_hf.builder.local_seed import read_local
     from refed_hf.job import existing_release
     from refed_hf.recipe import Recipe
     from tests.fakes.seeds import write_lima_seed

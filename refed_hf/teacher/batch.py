@@ -298,7 +298,7 @@ class BatchTransport:
             if live.batch_id is None and not await self._adopt(live):
                 continue
             assert live.batch_id is not None
-            batch = await self._call(lambda: client.batches.retrieve(live.batch_id))  # type: ignore[arg-type]
+            batch = await self._call(lambda batch_id=live.batch_id: client.batches.retrieve(batch_id))  # type: ignore[misc]
             counts = batch.request_counts
             shown = f"{batch.status} {counts.completed if counts else 0}/{counts.total if counts else 0}"
             if shown != live.shown:
