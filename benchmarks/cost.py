@@ -40,11 +40,21 @@ from tests.fakes.teacher import FakeTeacher, TeacherFaults  # noqa: E402
 
 
 def _cli(work: Path, fake: FakeTeacher, *args: str) -> tuple[str, float]:
-    env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-           "HF_HOME": str(work / "hf")}
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": "sk-bench",
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(work / "hf"),
+    }
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "refed_hf.build", "--quiet", "--seed", "seed.jsonl",
-                           "--base-url", fake.url, *args], cwd=work, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "refed_hf.build", "--quiet", "--seed", "seed.jsonl", "--base-url", fake.url, *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise SystemExit(f"build failed ({' '.join(args)}):\n{done.stderr[-3000:]}")
     return done.stdout, time.monotonic() - started
@@ -60,10 +70,13 @@ def _records(release: Path) -> list[dict]:
 
 def _line(name: str, m: dict, wall: float) -> None:
     used, cost = m["teacher"]["used"], m["cost"]
-    print(f"{name}: records={m['records']} calls={used['answers_used']} prompt_tokens={used['prompt_tokens']} "
-          f"cached_tokens={used['cached_tokens']} completion_tokens={used['completion_tokens']} "
-          f"cached_share={m['cached_share']:.1%} cost_direct=${cost['release_direct_usd']:.4f} "
-          f"cost_batch=${cost['release_batch_usd']:.4f} priced_at={cost['priced_at']} wall={wall:.1f}s", flush=True)
+    print(
+        f"{name}: records={m['records']} calls={used['answers_used']} prompt_tokens={used['prompt_tokens']} "
+        f"cached_tokens={used['cached_tokens']} completion_tokens={used['completion_tokens']} "
+        f"cached_share={m['cached_share']:.1%} cost_direct=${cost['release_direct_usd']:.4f} "
+        f"cost_batch=${cost['release_batch_usd']:.4f} priced_at={cost['priced_at']} wall={wall:.1f}s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -97,18 +110,24 @@ def main() -> None:
         batched = json.loads((work / "batched" / "v0.1.0" / "manifest.json").read_text())
         _line("batch", batched, batch_wall)
         api = batched["batch_api"]
-        print(f"batch: waves={api['waves']} batches={api['batches']} lines={api['lines']} "
-              f"failed_lines={api['failed_lines']} retried_lines={api['retried_lines']}")
+        print(
+            f"batch: waves={api['waves']} batches={api['batches']} lines={api['lines']} "
+            f"failed_lines={api['failed_lines']} retried_lines={api['retried_lines']}"
+        )
 
         used = direct["teacher"]["used"]
         projected_calls = int(re.search(r"^calls:\s+(\d+)", estimate, re.MULTILINE).group(1))
         projected_prompt = int(re.search(r"^tokens:\s+(\d+) prompt", estimate, re.MULTILINE).group(1))
         projected_completion = int(re.search(r"\+ (\d+) completion", estimate).group(1))
-        print(f"ratio batch cost / direct cost = "
-              f"{batched['estimated_cost_usd'] / direct['estimated_cost_usd']:.3f} (bound 0.5)")
-        print(f"ratio estimate / actual: calls={projected_calls / used['answers_used']:.3f} "
-              f"prompt_tokens={projected_prompt / used['prompt_tokens']:.3f} "
-              f"completion_tokens={projected_completion / used['completion_tokens']:.3f} (bound 1.0)")
+        print(
+            f"ratio batch cost / direct cost = "
+            f"{batched['estimated_cost_usd'] / direct['estimated_cost_usd']:.3f} (bound 0.5)"
+        )
+        print(
+            f"ratio estimate / actual: calls={projected_calls / used['answers_used']:.3f} "
+            f"prompt_tokens={projected_prompt / used['prompt_tokens']:.3f} "
+            f"completion_tokens={projected_completion / used['completion_tokens']:.3f} (bound 1.0)"
+        )
         same = _records(work / "batched" / "v0.1.0") == _records(work / "direct" / "v0.1.0")
         print(f"batch records == direct records: {same}")
         del direct_out

@@ -25,8 +25,9 @@ import random
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -110,7 +111,9 @@ def _datasketch_lsh(instructions: list[str]) -> MinHashLSH:
     lsh = MinHashLSH(threshold=0.8, num_perm=NUM_PERM)
     for start in range(0, len(instructions), BATCH):
         batch = instructions[start : start + BATCH]
-        for i, signature in enumerate(MinHash.bulk([[s.encode() for s in shingles(t)] for t in batch], num_perm=NUM_PERM)):
+        for i, signature in enumerate(
+            MinHash.bulk([[s.encode() for s in shingles(t)] for t in batch], num_perm=NUM_PERM)
+        ):
             if not lsh.query(signature):
                 lsh.insert(start + i, signature, check_duplication=False)
     return lsh
@@ -120,19 +123,24 @@ def run(n: int, compare_datasketch: bool) -> None:
     seed_instructions = synthetic(1000, seed=1)["instruction"]
     columns = synthetic(n, seed_instructions=seed_instructions)
     records = datasets.Dataset.from_dict(columns)
-    plain_s, _ = _timed(lambda: records.map(lambda b: b, batched=True, batch_size=BATCH, load_from_cache_file=False,
-                                            keep_in_memory=True))
+    plain_s, _ = _timed(
+        lambda: records.map(
+            lambda b: b, batched=True, batch_size=BATCH, load_from_cache_file=False, keep_in_memory=True
+        )
+    )
     filtered_s, (screen, kept) = _timed(lambda: _screen_map(records, seed_instructions))
     signatures_s, _ = _timed(lambda: _signatures(columns["instruction"]))
     counts = screen.counts()
     assert len(kept) == counts["kept"] and counts["screened"] == n
     peak, _ = _peak(lambda: _screen_only(columns, seed_instructions))
     naive_peak, _ = _peak(lambda: _naive_set(columns["instruction"]))
-    line = (f"records={n:>7}  filters: {filtered_s:6.2f} s ({1e6 * (filtered_s - plain_s) / n:5.1f} us/record added, "
-            f"map without filters {plain_s:5.2f} s)  signatures alone: {signatures_s:5.2f} s  "
-            f"time ratio {filtered_s / signatures_s:4.2f}  |  "
-            f"peak {peak / 2**20:6.1f} MiB ({peak / n:5.0f} B/record)  exact-set bound {naive_peak / 2**20:5.1f} MiB  "
-            f"memory ratio {peak / naive_peak:4.2f}")
+    line = (
+        f"records={n:>7}  filters: {filtered_s:6.2f} s ({1e6 * (filtered_s - plain_s) / n:5.1f} us/record added, "
+        f"map without filters {plain_s:5.2f} s)  signatures alone: {signatures_s:5.2f} s  "
+        f"time ratio {filtered_s / signatures_s:4.2f}  |  "
+        f"peak {peak / 2**20:6.1f} MiB ({peak / n:5.0f} B/record)  exact-set bound {naive_peak / 2**20:5.1f} MiB  "
+        f"memory ratio {peak / naive_peak:4.2f}"
+    )
     if compare_datasketch:
         lsh_peak, _ = _peak(lambda: _datasketch_lsh(columns["instruction"]))
         line += f"  |  datasketch MinHashLSH {lsh_peak / 2**20:6.1f} MiB (ratio {peak / lsh_peak:4.2f})"
@@ -143,8 +151,12 @@ def run(n: int, compare_datasketch: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--no-datasketch-lsh", dest="compare", action="store_false",
-                        help="skip measuring datasketch.MinHashLSH on the same records")
+    parser.add_argument(
+        "--no-datasketch-lsh",
+        dest="compare",
+        action="store_false",
+        help="skip measuring datasketch.MinHashLSH on the same records",
+    )
     args = parser.parse_args()
     datasets.disable_progress_bars()
     for n in args.sizes:

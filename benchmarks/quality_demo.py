@@ -23,8 +23,9 @@ sys.path.insert(0, str(REPO))
 from tests.fakes.seeds import write_lima_seed  # noqa: E402
 from tests.fakes.teacher import FakeTeacher, TeacherFaults  # noqa: E402
 
-FAULTS = TeacherFaults(rate_duplicate=0.05, rate_seed_copy=0.02, rate_refusal=0.04, rate_refusal_field=0.02,
-                       rate_truncated=0.05)
+FAULTS = TeacherFaults(
+    rate_duplicate=0.05, rate_seed_copy=0.02, rate_refusal=0.04, rate_refusal_field=0.02, rate_truncated=0.05
+)
 
 
 def main() -> None:
@@ -39,10 +40,29 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="refed-quality-") as tmp:
             work = Path(tmp)
             write_lima_seed(work / "seed.jsonl", single=args.references)
-            subprocess.run([sys.executable, "-m", "refed_hf.build", "--quiet", "--seed", "seed.jsonl", "--size",
-                            str(args.size), "--output", "out"], cwd=work, env=env, check=True)
-            subprocess.run([sys.executable, "-m", "refed_hf.report", "out/v0.1.0", "--out", "report"], cwd=work,
-                           env=env, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "refed_hf.build",
+                    "--quiet",
+                    "--seed",
+                    "seed.jsonl",
+                    "--size",
+                    str(args.size),
+                    "--output",
+                    "out",
+                ],
+                cwd=work,
+                env=env,
+                check=True,
+            )
+            subprocess.run(
+                [sys.executable, "-m", "refed_hf.report", "out/v0.1.0", "--out", "report"],
+                cwd=work,
+                env=env,
+                check=True,
+            )
             args.out.mkdir(parents=True, exist_ok=True)
             shutil.copy(work / "report" / "report.png", args.out / "quality-report.png")
             filters = json.loads((work / "out" / "v0.1.0" / "manifest.json").read_text())["filters"]

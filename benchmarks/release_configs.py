@@ -49,7 +49,9 @@ def main() -> None:
     parser.add_argument("--test-size", default="0.1")
     parser.add_argument("--random-seed", type=int, default=0)
     parser.add_argument("--keep-card", type=Path, help="write the rendered card (README.md) here")
-    parser.add_argument("--repo-id", help="render the kept card as published to this repo (load lines pinned to the tag)")
+    parser.add_argument(
+        "--repo-id", help="render the kept card as published to this repo (load lines pinned to the tag)"
+    )
     args = parser.parse_args()
 
     fake = FakeTeacher(TeacherFaults(latency=0.0, words=12)).start()
@@ -57,9 +59,24 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="refed-configs-") as tmp:
             work = Path(tmp)
             write_lima_seed(work / "seed.jsonl", single=args.references)
-            command = [sys.executable, "-m", "refed_hf.build", "--quiet", "--seed", "seed.jsonl", "--size", str(args.size),
-                       "--test-size", args.test_size, "--random-seed", str(args.random_seed), "--version", "1.0.0",
-                       "--output", "out"]
+            command = [
+                sys.executable,
+                "-m",
+                "refed_hf.build",
+                "--quiet",
+                "--seed",
+                "seed.jsonl",
+                "--size",
+                str(args.size),
+                "--test-size",
+                args.test_size,
+                "--random-seed",
+                str(args.random_seed),
+                "--version",
+                "1.0.0",
+                "--output",
+                "out",
+            ]
             env = {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.url}
             started = time.perf_counter()
             done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
@@ -69,8 +86,10 @@ def main() -> None:
             release = work / "out" / "v1.0.0"
             manifest = json.loads((release / "manifest.json").read_text(encoding="utf-8"))
             print("command: python -m refed_hf.build " + " ".join(command[4:]))
-            print(f"build: {manifest['records']} records from {manifest['references_used']} references, "
-                  f"{manifest['splits']['test_references']} held out; wall {wall:.1f} s (CLI process, fake teacher L=0)")
+            print(
+                f"build: {manifest['records']} records from {manifest['references_used']} references, "
+                f"{manifest['splits']['test_references']} held out; wall {wall:.1f} s (CLI process, fake teacher L=0)"
+            )
 
             rows = manifest["splits"]["rows"]
             splits = list(rows["default"])
@@ -79,14 +98,18 @@ def main() -> None:
                 for split, n in per_split.items():
                     assert _rows_on_disk(release, config, split) == n, (config, split)
                 ratio = manifest["files"][config]["download_size"] / manifest["files"]["default"]["download_size"]
-                print(f"{config:<11}" + "".join(f"{per_split[s]:>8}" for s in splits) + f"{sum(per_split.values()):>8}"
-                      + f"{ratio:>15.2f}")
+                print(
+                    f"{config:<11}"
+                    + "".join(f"{per_split[s]:>8}" for s in splits)
+                    + f"{sum(per_split.values()):>8}"
+                    + f"{ratio:>15.2f}"
+                )
 
             # Cost of the new step, timed on the same records, against the whole build.
-            records = datasets.concatenate_datasets(
-                [datasets.load_dataset(str(release), split=s) for s in splits])
+            records = datasets.concatenate_datasets([datasets.load_dataset(str(release), split=s) for s in splits])
             feedback = datasets.concatenate_datasets(
-                [datasets.load_dataset(str(release), "feedback", split=s) for s in splits])
+                [datasets.load_dataset(str(release), "feedback", split=s) for s in splits]
+            )
             scratch = work / "scratch"
             scratch.mkdir()
             started = time.perf_counter()
@@ -94,7 +117,9 @@ def main() -> None:
             held_out = held_out_references(records["reference_id"], float(args.test_size), args.random_seed)
             split_by_reference(tables, held_out, scratch)
             step = time.perf_counter() - started
-            print(f"sft+preference+split: {step:.2f} s = {100 * step / wall:.1f}% of the build's wall time ({wall:.1f} s)")
+            print(
+                f"sft+preference+split: {step:.2f} s = {100 * step / wall:.1f}% of the build's wall time ({wall:.1f} s)"
+            )
             if args.keep_card:
                 if args.repo_id:
                     args.keep_card.write_text(hub_card(release, manifest, args.repo_id), encoding="utf-8")

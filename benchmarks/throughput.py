@@ -52,27 +52,58 @@ def minimum_calls(references: int, size: int) -> int:
     return 2 * references + 2 * used + 2 * size
 
 
-def run(name: str, references: int, size: int, latency: float, cap: int | None, concurrency: int,
-        max_rpm: int | None = None, max_tpm: int | None = None, words: int = 12, rerun: bool = False) -> None:
+def run(
+    name: str,
+    references: int,
+    size: int,
+    latency: float,
+    cap: int | None,
+    concurrency: int,
+    max_rpm: int | None = None,
+    max_tpm: int | None = None,
+    words: int = 12,
+    rerun: bool = False,
+) -> None:
     fake = FakeTeacher(TeacherFaults(latency=latency, jitter_sigma=0.3, cap=cap, retry_after=1.0, words=words)).start()
     try:
         with tempfile.TemporaryDirectory(prefix="refed-bench-") as tmp:
             work = Path(tmp)
             write_lima_seed(work / "seed.jsonl", single=references)
-            args = [sys.executable, "-m", "refed_hf.build", "--quiet", "--seed", "seed.jsonl", "--size", str(size),
-                    "--output", "out", "--concurrency", str(concurrency), "--base-url", fake.url]
+            args = [
+                sys.executable,
+                "-m",
+                "refed_hf.build",
+                "--quiet",
+                "--seed",
+                "seed.jsonl",
+                "--size",
+                str(size),
+                "--output",
+                "out",
+                "--concurrency",
+                str(concurrency),
+                "--base-url",
+                fake.url,
+            ]
             if max_rpm:
                 args += ["--max-rpm", str(max_rpm)]
             if max_tpm:
                 args += ["--max-tpm", str(max_tpm)]
-            env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-                   "HF_HOME": str(work / "hf")}
+            env = {
+                **os.environ,
+                "OPENAI_API_KEY": "sk-bench",
+                "PYTHONPATH": str(REPO),
+                "HF_HUB_OFFLINE": "1",
+                "HF_HOME": str(work / "hf"),
+            }
             walls = []
             for attempt in range(2 if rerun else 1):
                 before = fake.log.requests
                 start = time.monotonic()
                 with tempfile.TemporaryFile("w+") as errors:
-                    child = subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+                    child = subprocess.Popen(
+                        args, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True
+                    )
                     # wait4 gives this child's own peak RSS and CPU time, start-up and writing included.
                     _, status, usage = os.wait4(child.pid, 0)
                     walls.append(time.monotonic() - start)
@@ -81,21 +112,46 @@ def run(name: str, references: int, size: int, latency: float, cap: int | None, 
                         errors.seek(0)
                         raise SystemExit(f"{name}: build failed:\n{errors.read()[-3000:]}")
                 manifest = json.loads((work / "out" / "v0.1.0" / "manifest.json").read_text())
-                _report(name if attempt == 0 else f"{name} (rerun)", manifest, walls[-1], fake.log.requests - before,
-                        references, size, latency, cap or concurrency, max_rpm, max_tpm,
-                        peak_rss_mib=usage.ru_maxrss / 1024, cpu_s=usage.ru_utime + usage.ru_stime)
+                _report(
+                    name if attempt == 0 else f"{name} (rerun)",
+                    manifest,
+                    walls[-1],
+                    fake.log.requests - before,
+                    references,
+                    size,
+                    latency,
+                    cap or concurrency,
+                    max_rpm,
+                    max_tpm,
+                    peak_rss_mib=usage.ru_maxrss / 1024,
+                    cpu_s=usage.ru_utime + usage.ru_stime,
+                )
                 if max_rpm:
                     print(f"{name}: most requests started in any 60 s = {fake.most_in_window(60)} (limit {max_rpm})")
                 if max_tpm:
-                    print(f"{name}: most tokens in calls started in any 60 s = {fake.most_in_window(60, tokens=True)} (limit {max_tpm})")
+                    print(
+                        f"{name}: most tokens in calls started in any 60 s = {fake.most_in_window(60, tokens=True)} (limit {max_tpm})"
+                    )
             if rerun:
                 print(f"{name}: rerun wall / first wall = {walls[1] / walls[0]:.3f}")
     finally:
         fake.stop()
 
 
-def _report(name: str, m: dict, wall: float, requests: int, references: int, size: int, latency: float,
-            limit: int, max_rpm: int | None, max_tpm: int | None, peak_rss_mib: float, cpu_s: float) -> None:
+def _report(
+    name: str,
+    m: dict,
+    wall: float,
+    requests: int,
+    references: int,
+    size: int,
+    latency: float,
+    limit: int,
+    max_rpm: int | None,
+    max_tpm: int | None,
+    peak_rss_mib: float,
+    cpu_s: float,
+) -> None:
     calls = minimum_calls(references, size)
     ideal = max(4 * latency, calls * latency / limit)
     if max_rpm:
@@ -131,7 +187,7 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="run a second time on the same output (all cached)")
     args = parser.parse_args()
     if args.preset:
-        for name in (PRESETS if args.preset == "all" else [args.preset]):
+        for name in PRESETS if args.preset == "all" else [args.preset]:
             run(name, **PRESETS[name])
         return
     options = {k: v for k, v in vars(args).items() if k != "preset"}

@@ -29,17 +29,24 @@ def improvement_check(response: str) -> Callable[[Improvement], None]:
 
     def check(improvement: Improvement) -> None:
         if _same_text(improvement.improved_response) == original:
-            raise InvalidAnswer("improved_response is the response unchanged; apply the planned changes",
-                                reason="no_change")
+            raise InvalidAnswer(
+                "improved_response is the response unchanged; apply the planned changes", reason="no_change"
+            )
         analysis = improvement.analysis
-        if not any(item.strip() for item in
-                   [*analysis.original_strengths, *analysis.improvement_opportunities, *analysis.relevant_feedback]):
-            raise InvalidAnswer("the analysis is empty; list strengths, opportunities and the relevant feedback",
-                                reason="empty_analysis")
+        if not any(
+            item.strip()
+            for item in [*analysis.original_strengths, *analysis.improvement_opportunities, *analysis.relevant_feedback]
+        ):
+            raise InvalidAnswer(
+                "the analysis is empty; list strengths, opportunities and the relevant feedback",
+                reason="empty_analysis",
+            )
         strategy = improvement.implementation_strategy
         if not any(item.strip() for item in strategy.planned_changes) or not strategy.rationale.strip():
-            raise InvalidAnswer("the implementation strategy is empty; list the planned changes and give the rationale",
-                                reason="empty_analysis")
+            raise InvalidAnswer(
+                "the implementation strategy is empty; list the planned changes and give the rationale",
+                reason="empty_analysis",
+            )
 
     return check
 

@@ -64,9 +64,13 @@ class FilterSettings:
     min_length_ratio: float = 0.5
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dedup_threshold": "off" if self.dedup_threshold is None else self.dedup_threshold,
-                "seed_leakage": self.seed_leakage, "refusal": self.refusal, "length": self.length,
-                "min_length_ratio": self.min_length_ratio}
+        return {
+            "dedup_threshold": "off" if self.dedup_threshold is None else self.dedup_threshold,
+            "seed_leakage": self.seed_leakage,
+            "refusal": self.refusal,
+            "length": self.length,
+            "min_length_ratio": self.min_length_ratio,
+        }
 
 
 class RecordScreen:
@@ -80,7 +84,11 @@ class RecordScreen:
         threshold = settings.dedup_threshold
         self._release = NearDuplicateIndex(threshold) if threshold is not None else None
         # Seed leakage is judged like duplicates: the same threshold, or the default when dedup is off.
-        self._seed = NearDuplicateIndex(threshold if threshold is not None else DEFAULT_THRESHOLD) if settings.seed_leakage else None
+        self._seed = (
+            NearDuplicateIndex(threshold if threshold is not None else DEFAULT_THRESHOLD)
+            if settings.seed_leakage
+            else None
+        )
         if self._seed is not None:
             self._seed.add_texts(seed_instructions or [])
 
@@ -125,6 +133,10 @@ class RecordScreen:
 
     def counts(self) -> dict[str, Any]:
         """For the manifest: screened = kept + the sum of dropped."""
-        return {"settings": self.settings.as_dict(), "screened": self.screened, "kept": self.kept,
-                "dropped": dict(self.dropped),
-                "index_size": self._release.size if self._release is not None else 0}
+        return {
+            "settings": self.settings.as_dict(),
+            "screened": self.screened,
+            "kept": self.kept,
+            "dropped": dict(self.dropped),
+            "index_size": self._release.size if self._release is not None else 0,
+        }

@@ -97,7 +97,9 @@ class ReferenceFlow:
             columns["records"].append(records)
         return columns
 
-    async def _reference(self, ref: Reference, quota: int) -> tuple[ReferenceLevelFeedback | None, list[dict[str, Any]]]:
+    async def _reference(
+        self, ref: Reference, quota: int
+    ) -> tuple[ReferenceLevelFeedback | None, list[dict[str, Any]]]:
         if self.count_feedback:
             self.tally.enter(stages.FEEDBACK)
         rlf = await stages.reference_feedback(self.teacher, ref)

@@ -36,8 +36,12 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     """Connection failures of whichever HTTP library this huggingface_hub sends with (httpx2 in 2.x,
     httpx in 1.x, requests before): no new dependency, whatever the version installed."""
     found: list[type[BaseException]] = [OfflineModeIsEnabled, ConnectionError, TimeoutError]
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
-                         ("requests", "ConnectionError"), ("requests", "Timeout")):
+    for module, name in (
+        ("httpx2", "TransportError"),
+        ("httpx", "TransportError"),
+        ("requests", "ConnectionError"),
+        ("requests", "Timeout"),
+    ):
         try:
             found.append(getattr(importlib.import_module(module), name))
         except (ImportError, AttributeError):
@@ -76,7 +80,9 @@ def _missing_revision(api: HfApi, repo: str, revision: str) -> SeedError:
         known = f"branches {[b.name for b in refs.branches]}, tags {[t.name for t in refs.tags]}"
     except HfHubHTTPError:
         known = "no branch or tag could be listed"
-    return SeedError(f"seed {repo} has no revision {revision!r}; it has {known}: pass one of them or a commit sha to --seed-revision")
+    return SeedError(
+        f"seed {repo} has no revision {revision!r}; it has {known}: pass one of them or a commit sha to --seed-revision"
+    )
 
 
 def _license(info: Any) -> str | None:
@@ -102,17 +108,30 @@ def _check_access(api: HfApi, repo: str, sha: str, files: list[str]) -> None:
 
 def _read_script_repo(repo: str, sha: str, script: str, config: str | None, split: str) -> datasets.Dataset:
     if config is not None:
-        raise SeedError(f"seed {repo} holds a loading script ({script}): its data files are read directly, "
-                        "so it has no configs to choose: drop --seed-config")
+        raise SeedError(
+            f"seed {repo} holds a loading script ({script}): its data files are read directly, "
+            "so it has no configs to choose: drop --seed-config"
+        )
     by_split = split_files(f"hf://datasets/{repo}@{sha}")
     if not by_split:
-        raise SeedError(f"seed {repo} holds a loading script ({script}) and no .json, .jsonl, .parquet or .csv data file")
+        raise SeedError(
+            f"seed {repo} holds a loading script ({script}) and no .json, .jsonl, .parquet or .csv data file"
+        )
     if split not in by_split:
-        raise SeedError(f"seed {repo} has no split {split!r} at {sha[:12]}; it has {sorted(by_split)}: pass one to --seed-split")
+        raise SeedError(
+            f"seed {repo} has no split {split!r} at {sha[:12]}; it has {sorted(by_split)}: pass one to --seed-split"
+        )
     files = by_split[split]
     names = ", ".join(f.split(f"@{sha}/", 1)[-1] for f in files)
-    log.warning("seed %s holds a loading script (%s), which datasets no longer runs: reading its %s files (%s) "
-                "at %s with the packaged builder", repo, script, split, names, sha[:12])
+    log.warning(
+        "seed %s holds a loading script (%s), which datasets no longer runs: reading its %s files (%s) "
+        "at %s with the packaged builder",
+        repo,
+        script,
+        split,
+        names,
+        sha[:12],
+    )
     return read_split(files, split, repo)
 
 
@@ -126,8 +145,10 @@ def _read_plain_repo(repo: str, sha: str, config: str | None, split: str) -> tup
             raise SeedError(f"seed {repo} has several configs {configs} and no default: pass one to --seed-config")
     splits = datasets.get_dataset_split_names(repo, config, revision=sha)
     if split not in splits:
-        raise SeedError(f"seed {repo} (config {config!r}) has no split {split!r} at {sha[:12]}; it has {splits}: "
-                        "pass one to --seed-split")
+        raise SeedError(
+            f"seed {repo} (config {config!r}) has no split {split!r} at {sha[:12]}; it has {splits}: "
+            "pass one to --seed-split"
+        )
     return datasets.load_dataset(repo, config, revision=sha, split=split), config
 
 

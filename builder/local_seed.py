@@ -60,7 +60,13 @@ def read_local(source: str, split: str) -> tuple[datasets.Dataset, dict[str, Any
         files = [path]
     else:
         raise SeedError(f"seed path not found: {source} (check --seed)")
-    provenance = {"kind": "bundled" if source == DEMO_SEED else "local", "name": name, "split": split,
-                  "sha256": _sha256(files), "license": "CC0-1.0" if source == DEMO_SEED else None,
-                  "gated": False, "private": False}
+    provenance = {
+        "kind": "bundled" if source == DEMO_SEED else "local",
+        "name": name,
+        "split": split,
+        "sha256": _sha256(files),
+        "license": "CC0-1.0" if source == DEMO_SEED else None,
+        "gated": False,
+        "private": False,
+    }
     return loaded, provenance

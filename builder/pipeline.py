@@ -42,8 +42,14 @@ class Synthesis:
 
     def outcome(self) -> dict[str, int]:
         """The counts a release manifest records, as plain values."""
-        return {"records": len(self.records), "wanted": self.wanted, "shortfall": self.shortfall,
-                "feedback_rows": len(self.feedback), "references_used": self.references_used, "rounds": self.rounds}
+        return {
+            "records": len(self.records),
+            "wanted": self.wanted,
+            "shortfall": self.shortfall,
+            "feedback_rows": len(self.feedback),
+            "references_used": self.references_used,
+            "rounds": self.rounds,
+        }
 
     def stage_items(self) -> dict[str, tuple[int, int]]:
         """Items into and out of each stage, in the method's order."""

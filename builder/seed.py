@@ -53,8 +53,14 @@ class SeedReport:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "rows": self.rows, "kept": self.kept, "dropped": dict(self.dropped),
-                "shape": self.shape, **self.provenance}
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "kept": self.kept,
+            "dropped": dict(self.dropped),
+            "shape": self.shape,
+            **self.provenance,
+        }
 
 
 def reference_id(instruction: str, response: str, system: str = "") -> str:
@@ -89,8 +95,12 @@ def load_seed(
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SeedError(f"cannot load seed {source!r} (split {split!r}): {first_line}") from None
     report = SeedReport(source=provenance["name"], rows=len(raw), provenance=provenance)
-    shape = detect_shape(raw.column_names, raw.select(range(min(SHAPE_SAMPLE_ROWS, len(raw)))).to_list(),
-                         columns or ColumnChoice(), report.source)
+    shape = detect_shape(
+        raw.column_names,
+        raw.select(range(min(SHAPE_SAMPLE_ROWS, len(raw)))).to_list(),
+        columns or ColumnChoice(),
+        report.source,
+    )
     report.shape = shape.name
 
     seen: set[str] = set()
@@ -115,10 +125,18 @@ def load_seed(
                 report.dropped[DUPLICATE] += 1
                 continue
             seen.add(rid)
-            for name, value in (("reference_id", rid), ("instruction", pair.instruction), ("response", pair.response),
-                                ("system", pair.system), ("seed_split", split), ("seed_row", row_index - 1)):
+            for name, value in (
+                ("reference_id", rid),
+                ("instruction", pair.instruction),
+                ("response", pair.response),
+                ("system", pair.system),
+                ("seed_split", split),
+                ("seed_row", row_index - 1),
+            ):
                 kept[name].append(value)
     report.kept = len(kept["reference_id"])
     if report.kept == 0:
-        raise SeedError(f"seed {report.source} has no usable single-turn pair ({report.rows} rows, dropped {dict(report.dropped)})")
+        raise SeedError(
+            f"seed {report.source} has no usable single-turn pair ({report.rows} rows, dropped {dict(report.dropped)})"
+        )
     return datasets.Dataset.from_dict(kept, features=SEED_FEATURES), report

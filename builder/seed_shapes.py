@@ -16,11 +16,11 @@ from typing import Any
 from refed_hf.errors import SeedError
 
 # Why a row gave no reference; every dropped row is counted under one of these.
-MULTI_TURN = "multi_turn"            # more than one user/assistant exchange
-NO_RESPONSE = "no_response"          # a prompt with no answer (LIMA's test split)
-WRONG_ROLES = "wrong_roles"          # not user-then-assistant (e.g. the assistant speaks first)
-EMPTY = "empty"                      # the instruction or the response is blank
-NOT_TEXT = "not_text"                # a turn or a cell that is not text
+MULTI_TURN = "multi_turn"  # more than one user/assistant exchange
+NO_RESPONSE = "no_response"  # a prompt with no answer (LIMA's test split)
+WRONG_ROLES = "wrong_roles"  # not user-then-assistant (e.g. the assistant speaks first)
+EMPTY = "empty"  # the instruction or the response is blank
+NOT_TEXT = "not_text"  # a turn or a cell that is not text
 DUPLICATE = "duplicate"
 TOO_LONG = "too_long"
 

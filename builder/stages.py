@@ -116,11 +116,8 @@ async def improve(
     answer = await teacher.ask(
         IMPROVEMENTS,
         f"{identity}/improvement",
-        prompts.improvement_messages(
-            instruction, response, rlf.feedback.strengths, rlf.feedback.improvements
-        ),
+        prompts.improvement_messages(instruction, response, rlf.feedback.strengths, rlf.feedback.improvements),
         Improvement,
         check=improvement_check(response),
     )
     return answer if isinstance(answer, Failed) else answer.value
-

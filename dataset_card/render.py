@@ -22,8 +22,12 @@ TEMPLATE = Path(__file__).with_name("template.md")
 EXAMPLE_TEXT_LIMIT = 300
 EXAMPLE_WIDTH = 88
 PAPER_URL = "https://arxiv.org/abs/2502.04511"
-CONFIG_FEATURES = {"default": RECORD_FEATURES, "feedback": FEEDBACK_FEATURES, "sft": SFT_FEATURES,
-                   "preference": PREFERENCE_FEATURES}
+CONFIG_FEATURES = {
+    "default": RECORD_FEATURES,
+    "feedback": FEEDBACK_FEATURES,
+    "sft": SFT_FEATURES,
+    "preference": PREFERENCE_FEATURES,
+}
 CONFIG_ROWS = {"default": "records", "feedback": "feedback_rows", "sft": "records", "preference": "records"}
 # Who wrote the text of the records is the teacher; the `feedback` config also carries the seed's own text.
 # "other" where the seed's origin is not known to this tool.
@@ -31,14 +35,31 @@ SEED_LANGUAGE_CREATORS = {"GAIR/lima": ["expert-generated", "found"]}
 # The Hub's task ids under text-generation are dialogue-modeling, dialogue-generation, conversational and
 # language-modeling; instruction/response chats for SFT and DPO are dialogue and language modeling.
 TASK_IDS = ["dialogue-modeling", "language-modeling"]
-LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
-                  "pt": "Portuguese", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "ru": "Russian",
+}
 
 
 def size_category(n: int) -> str:
     """The Hub's `size_categories` bucket for n rows."""
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    bounds = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+        (100_000_000, "10M<n<100M"),
+        (1_000_000_000, "100M<n<1B"),
+    ]
     return next((label for bound, label in bounds if n < bound), "n>1T")
 
 
@@ -87,7 +108,9 @@ def example_block(row: dict[str, Any] | None) -> str | None:
     """One row of a config as wrapped YAML, long texts cut, so no line overflows the card."""
     if not row:
         return None
-    return yaml.dump(_cut(row), Dumper=_WrappedDumper, width=EXAMPLE_WIDTH, allow_unicode=True, sort_keys=False).rstrip()
+    return yaml.dump(
+        _cut(row), Dumper=_WrappedDumper, width=EXAMPLE_WIDTH, allow_unicode=True, sort_keys=False
+    ).rstrip()
 
 
 def _cost(manifest: dict[str, Any]) -> str:
@@ -98,8 +121,10 @@ def _cost(manifest: dict[str, Any]) -> str:
         return "unknown (the teacher model is not in the price table and no prices were given)"
     batch = cost.get("priced_at") == "batch"
     prefix = "batch_" if batch else ""
-    rates = (f"${prices[prefix + 'prompt']:g} / ${prices[prefix + 'cached_prompt']:g} / "
-             f"${prices[prefix + 'completion']:g} per million prompt / cached prompt / completion tokens")
+    rates = (
+        f"${prices[prefix + 'prompt']:g} / ${prices[prefix + 'cached_prompt']:g} / "
+        f"${prices[prefix + 'completion']:g} per million prompt / cached prompt / completion tokens"
+    )
     return f"${manifest['estimated_cost_usd']:.4f} at {'Batch API' if batch else 'list'} rates ({rates}, checked {cost['prices_checked']})"
 
 
@@ -164,9 +189,16 @@ def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
     seed = {"name": manifest["seed"].get("source", ""), **manifest["seed"]}  # releases built before provenance
     kind = seed.get("kind", "local")
     if kind == "hub":
-        described = f"`{seed['name']}` at commit `{seed['sha']}` (revision `{seed['revision']}`" + (
-            f", config `{seed['config']}`" if seed.get("config") else "") + ")"
-        seed_license = f"`{seed['license']}` (as its Hub card declares it)" if seed.get("license") else "not declared in its Hub card"
+        described = (
+            f"`{seed['name']}` at commit `{seed['sha']}` (revision `{seed['revision']}`"
+            + (f", config `{seed['config']}`" if seed.get("config") else "")
+            + ")"
+        )
+        seed_license = (
+            f"`{seed['license']}` (as its Hub card declares it)"
+            if seed.get("license")
+            else "not declared in its Hub card"
+        )
     elif kind == "bundled":
         described = f"the bundled demo set (sha256 `{seed.get('sha256', '')}`)"
         seed_license = seed.get("license") or "unknown"
@@ -193,11 +225,15 @@ def _filters_on(settings: dict[str, Any] | None) -> str:
     if settings.get("refusal"):
         named.append("a refusal or empty text in the response or the improved response")
     if settings.get("length"):
-        named.append(f"an improved response shorter than {settings.get('min_length_ratio')} of the response it improves")
+        named.append(
+            f"an improved response shorter than {settings.get('min_length_ratio')} of the response it improves"
+        )
     if settings.get("seed_leakage"):
         named.append("an instruction that is a near-duplicate of a seed instruction")
     if settings.get("dedup_threshold") not in (None, "off"):
-        named.append(f"an instruction that is a near-duplicate (Jaccard {settings['dedup_threshold']}) of one accepted before it")
+        named.append(
+            f"an instruction that is a near-duplicate (Jaccard {settings['dedup_threshold']}) of one accepted before it"
+        )
     return "; ".join(named)
 
 
@@ -210,21 +246,33 @@ def training_sections(manifest: dict[str, Any], load_path: str, revision: str | 
     split_stats = manifest.get("split_statistics") or {}
     lengths = manifest["statistics"]["lengths"]
     first, improved = lengths["response"]["mean"], lengths["improved_response"]["mean"]
-    recipe_ref = (f"hf://datasets/{load_path}@{revision}/recipe.toml" if revision else f"{load_path}/recipe.toml")
+    recipe_ref = f"hf://datasets/{load_path}@{revision}/recipe.toml" if revision else f"{load_path}/recipe.toml"
     return {
         "paper_url": PAPER_URL,
         "splits": splits,
         "has_test": "test" in splits,
-        "split_rows": [{"config": c, **{split: sizes[c].get(split, {}).get("rows", 0) for split in splits}} for c in configs],
+        "split_rows": [
+            {"config": c, **{split: sizes[c].get(split, {}).get("rows", 0) for split in splits}} for c in configs
+        ],
         "split_stats": [
             {"measure": "records", **{split: split_stats[split]["records"] for split in split_stats}},
-            *[{"measure": f"records from feature `{feature}`",
-               **{split: split_stats[split]["per_feature"].get(feature, 0) for split in split_stats}}
-              for feature in manifest["statistics"]["per_feature"]],
-            *[{"measure": f"mean length of `{name}` (characters)",
-               **{split: split_stats[split]["lengths"][name]["mean"] for split in split_stats}}
-              for name in lengths],
-        ] if split_stats else [],
+            *[
+                {
+                    "measure": f"records from feature `{feature}`",
+                    **{split: split_stats[split]["per_feature"].get(feature, 0) for split in split_stats},
+                }
+                for feature in manifest["statistics"]["per_feature"]
+            ],
+            *[
+                {
+                    "measure": f"mean length of `{name}` (characters)",
+                    **{split: split_stats[split]["lengths"][name]["mean"] for split in split_stats},
+                }
+                for name in lengths
+            ],
+        ]
+        if split_stats
+        else [],
         "test_size": recipe.get("test_size", 0),
         "test_references": manifest.get("splits", {}).get("test_references", 0),
         "sft_schema": schema_rows(SftExample, SFT_FEATURES),

@@ -29,7 +29,9 @@ def _test_size(text: str) -> int | float:
         try:
             return float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a fraction (0.1) or a count (200)") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a number: give a fraction (0.1) or a count (200)"
+            ) from None
 
 
 def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False) -> argparse.ArgumentParser:
@@ -38,29 +40,48 @@ def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False)
         prog=prog,
         description="Build a REFED release: reference-level feedback → new instructions → responses → improvements.",
     )
-    p.add_argument("--recipe", metavar="PATH_OR_HF_URI",
-                   help="TOML file with any recipe fields, or a published one: "
-                        "hf://datasets/ORG/NAME@vX.Y.Z/recipe.toml; flags override it")
+    p.add_argument(
+        "--recipe",
+        metavar="PATH_OR_HF_URI",
+        help="TOML file with any recipe fields, or a published one: "
+        "hf://datasets/ORG/NAME@vX.Y.Z/recipe.toml; flags override it",
+    )
     p.add_argument("--seed", metavar="NAME_OR_PATH", help=f"Hub dataset or local path (default {defaults.seed})")
     p.add_argument("--seed-split", help=f"split of the seed (default {defaults.seed_split})")
-    p.add_argument("--seed-revision", metavar="REV",
-                   help=f"branch, tag or commit of a Hub seed, resolved to a commit sha at start (default {defaults.seed_revision})")
+    p.add_argument(
+        "--seed-revision",
+        metavar="REV",
+        help=f"branch, tag or commit of a Hub seed, resolved to a commit sha at start (default {defaults.seed_revision})",
+    )
     p.add_argument("--seed-config", metavar="NAME", help="config of a Hub seed that has several")
-    p.add_argument("--instruction-column", metavar="NAME", help="seed column holding the instruction (with --response-column)")
+    p.add_argument(
+        "--instruction-column", metavar="NAME", help="seed column holding the instruction (with --response-column)"
+    )
     p.add_argument("--response-column", metavar="NAME", help="seed column holding the response")
     p.add_argument("--context-column", metavar="NAME", help="seed column joined to the instruction after a blank line")
-    p.add_argument("--max-reference-tokens", type=int, metavar="N",
-                   help=f"drop longer references (characters / 4) before any call (default {defaults.max_reference_tokens})")
+    p.add_argument(
+        "--max-reference-tokens",
+        type=int,
+        metavar="N",
+        help=f"drop longer references (characters / 4) before any call (default {defaults.max_reference_tokens})",
+    )
     p.add_argument("--license", metavar="ID", help=f"Hub license id of the release (default {defaults.license})")
-    p.add_argument("--feedback-text", choices=["include", "omit", "auto"],
-                   help="republish the seed's texts in config feedback (default auto: not for a gated or private seed)")
+    p.add_argument(
+        "--feedback-text",
+        choices=["include", "omit", "auto"],
+        help="republish the seed's texts in config feedback (default auto: not for a gated or private seed)",
+    )
     p.add_argument("--teacher-model", help=f"teacher model or Azure deployment (default {defaults.teacher_model})")
     p.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--azure", action="store_true", default=None, help="use Azure OpenAI (AZURE_OPENAI_* variables)")
     p.add_argument("--size", type=int, metavar="N", help=f"records wanted (default {defaults.size})")
     p.add_argument("--random-seed", type=int, help=f"seed of every sampling choice (default {defaults.random_seed})")
-    p.add_argument("--test-size", type=_test_size, metavar="X",
-                   help="held-out split `test`, whole references: a fraction below 1 or a count of records (default 0: none)")
+    p.add_argument(
+        "--test-size",
+        type=_test_size,
+        metavar="X",
+        help="held-out split `test`, whole references: a fraction below 1 or a count of records (default 0: none)",
+    )
     p.add_argument("--language", help=f"language code of the records, for the card (default {defaults.language})")
     p.add_argument("--concurrency", type=int, help=f"teacher calls in flight at most (default {defaults.concurrency})")
     p.add_argument("--max-rpm", type=int, help="teacher requests per minute at most (default: no limit)")
@@ -77,40 +98,99 @@ def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False)
         default=None,
         help="do not send response_format json_schema (for endpoints without structured outputs)",
     )
-    p.add_argument("--max-reasks", type=int, help=f"re-asks when an answer does not validate (default {defaults.max_reasks})")
+    p.add_argument(
+        "--max-reasks", type=int, help=f"re-asks when an answer does not validate (default {defaults.max_reasks})"
+    )
     p.add_argument("--max-retries", type=int, help=f"retries of a failed call (default {defaults.max_retries})")
     p.add_argument("--request-timeout", type=float, help=f"seconds per call (default {defaults.request_timeout})")
-    p.add_argument("--max-timeout-retries", type=int,
-                   help=f"retries of a timed-out call, each with twice the time (default {defaults.max_timeout_retries})")
-    p.add_argument("--batch", action="store_true", default=None,
-                   help="send every teacher call through the Batch API (half price, answers within 24 h); a rerun re-attaches")
-    p.add_argument("--batch-poll-max", type=float, metavar="S",
-                   help=f"longest wait between batch status checks, in seconds (default {defaults.batch_poll_max:g})")
-    p.add_argument("--batch-token-limit", type=int, metavar="N",
-                   help="the provider's enqueued-token limit for the model: batches beyond it wait (default: none)")
-    p.add_argument("--max-budget", type=float, metavar="USD",
-                   help="stop starting teacher calls once this run's estimated spend would pass USD")
+    p.add_argument(
+        "--max-timeout-retries",
+        type=int,
+        help=f"retries of a timed-out call, each with twice the time (default {defaults.max_timeout_retries})",
+    )
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        default=None,
+        help="send every teacher call through the Batch API (half price, answers within 24 h); a rerun re-attaches",
+    )
+    p.add_argument(
+        "--batch-poll-max",
+        type=float,
+        metavar="S",
+        help=f"longest wait between batch status checks, in seconds (default {defaults.batch_poll_max:g})",
+    )
+    p.add_argument(
+        "--batch-token-limit",
+        type=int,
+        metavar="N",
+        help="the provider's enqueued-token limit for the model: batches beyond it wait (default: none)",
+    )
+    p.add_argument(
+        "--max-budget",
+        type=float,
+        metavar="USD",
+        help="stop starting teacher calls once this run's estimated spend would pass USD",
+    )
     if estimate_mode:
-        p.add_argument("--references", dest="estimate", type=int, default=3, metavar="N",
-                       help="build the first N references for real (default 3, cached), then project the whole --size")
+        p.add_argument(
+            "--references",
+            dest="estimate",
+            type=int,
+            default=3,
+            metavar="N",
+            help="build the first N references for real (default 3, cached), then project the whole --size",
+        )
     else:
-        p.add_argument("--estimate", type=int, nargs="?", const=3, metavar="N",
-                       help="build the first N references for real (default 3, cached), print the projected calls, "
-                            "tokens, cost and time of the whole --size, and exit")
-    p.add_argument("--offline", action="store_true", default=None,
-                   help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network")
+        p.add_argument(
+            "--estimate",
+            type=int,
+            nargs="?",
+            const=3,
+            metavar="N",
+            help="build the first N references for real (default 3, cached), print the projected calls, "
+            "tokens, cost and time of the whole --size, and exit",
+        )
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network",
+    )
     p.add_argument("--teacher-gguf", metavar="PATH", help="embedded local teacher serving this GGUF chat model")
-    p.add_argument("--dedup-threshold", metavar="J|off",
-                   help=f"drop instructions this near (Jaccard of word 2-grams) to an earlier one; 1.0 = exact "
-                        f"duplicates only, off = keep duplicates (default {defaults.dedup_threshold})")
-    p.add_argument("--no-seed-leakage-filter", dest="seed_leakage_filter", action="store_false", default=None,
-                   help="keep instructions that are near-duplicates of a seed instruction")
-    p.add_argument("--no-refusal-filter", dest="refusal_filter", action="store_false", default=None,
-                   help="keep responses that are refusals, apologies or empty")
-    p.add_argument("--no-length-filter", dest="length_filter", action="store_false", default=None,
-                   help="keep improved responses much shorter than the response they improve")
-    p.add_argument("--min-length-ratio", type=float, metavar="R",
-                   help=f"length filter: improved response at least R x the response (default {defaults.min_length_ratio})")
+    p.add_argument(
+        "--dedup-threshold",
+        metavar="J|off",
+        help=f"drop instructions this near (Jaccard of word 2-grams) to an earlier one; 1.0 = exact "
+        f"duplicates only, off = keep duplicates (default {defaults.dedup_threshold})",
+    )
+    p.add_argument(
+        "--no-seed-leakage-filter",
+        dest="seed_leakage_filter",
+        action="store_false",
+        default=None,
+        help="keep instructions that are near-duplicates of a seed instruction",
+    )
+    p.add_argument(
+        "--no-refusal-filter",
+        dest="refusal_filter",
+        action="store_false",
+        default=None,
+        help="keep responses that are refusals, apologies or empty",
+    )
+    p.add_argument(
+        "--no-length-filter",
+        dest="length_filter",
+        action="store_false",
+        default=None,
+        help="keep improved responses much shorter than the response they improve",
+    )
+    p.add_argument(
+        "--min-length-ratio",
+        type=float,
+        metavar="R",
+        help=f"length filter: improved response at least R x the response (default {defaults.min_length_ratio})",
+    )
     p.add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
     p.add_argument("--repo-id", metavar="ORG/NAME", help="Hub dataset repo to publish to (needed with --push)")
     p.add_argument("--private", action="store_true", default=None, help="create the repo private")
@@ -128,37 +208,60 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cost_line(m: dict[str, Any]) -> str:
     if m["estimated_cost_usd"] is None:
-        return (f"unknown: no price for '{m['teacher']['model']}' in the price table "
-                "(give [prices] prompt and completion in the recipe)")
+        return (
+            f"unknown: no price for '{m['teacher']['model']}' in the price table "
+            "(give [prices] prompt and completion in the recipe)"
+        )
     rates = "batch rates" if m["cost"]["priced_at"] == "batch" else "direct rates"
-    line = f"${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated, {rates})"
+    line = (
+        f"${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated, {rates})"
+    )
     batch = m.get("batch_api")
     if batch:
-        line += (f"; Batch API: {batch['waves']} waves, {batch['batches']} batches, {batch['lines']} lines, "
-                 f"{batch['failed_lines']} failed")
+        line += (
+            f"; Batch API: {batch['waves']} waves, {batch['batches']} batches, {batch['lines']} lines, "
+            f"{batch['failed_lines']} failed"
+        )
     return line
 
 
 def _summary(result: Any) -> str:
     m = result.manifest
     run = m["teacher"]["this_run"]
-    failures = ", ".join(f"{stage}/{why}: {n}" for stage, c in m["stages"].items() for why, n in c["failed"].items()) or "none"
+    failures = (
+        ", ".join(f"{stage}/{why}: {n}" for stage, c in m["stages"].items() for why, n in c["failed"].items()) or "none"
+    )
     lost = m["stages"]["feedback"]["in"] - m["stages"]["feedback"]["out"]
-    shortfall = (f" ({m['shortfall']} short of {m['wanted']}: the seed ran out, every usable reference was used"
-                 f"{f' and {lost} lost their feedback to failed calls' if lost else ''})"
-                 if m["shortfall"] else "")
+    shortfall = (
+        f" ({m['shortfall']} short of {m['wanted']}: the seed ran out, every usable reference was used"
+        f"{f' and {lost} lost their feedback to failed calls' if lost else ''})"
+        if m["shortfall"]
+        else ""
+    )
     timeouts = m.get("timeouts") or {}
-    timeout_lines = ([f"timeouts:     {timeouts['timeouts']} (each retried at most {timeouts['max_timeout_retries']} "
-                      f"times with twice the time); p95 latency {timeouts['latency_p95_s']} s"]
-                     if timeouts.get("timeouts") else [])
+    timeout_lines = (
+        [
+            f"timeouts:     {timeouts['timeouts']} (each retried at most {timeouts['max_timeout_retries']} "
+            f"times with twice the time); p95 latency {timeouts['latency_p95_s']} s"
+        ]
+        if timeouts.get("timeouts")
+        else []
+    )
     timeout_lines += [f"warning:      {timeouts['advice']}"] if timeouts.get("advice") else []
     return "\n".join(
         [
             f"records:      {m['records']}{shortfall}",
             f"references:   {m['references_used']} used, {m['feedback_rows']} with feedback",
             f"failures:     {failures}",
-            *([f"filtered:     {m['filters']['screened'] - m['filters']['kept']} of {m['filters']['screened']} dropped ("
-               + ", ".join(f"{name} {n}" for name, n in m["filters"]["dropped"].items()) + ")"] if m.get("filters") else []),
+            *(
+                [
+                    f"filtered:     {m['filters']['screened'] - m['filters']['kept']} of {m['filters']['screened']} dropped ("
+                    + ", ".join(f"{name} {n}" for name, n in m["filters"]["dropped"].items())
+                    + ")"
+                ]
+                if m.get("filters")
+                else []
+            ),
             f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
             *timeout_lines,
             f"tokens:       {run['prompt_tokens']} prompt ({run['cached_tokens']} cached) + {run['completion_tokens']} completion this run; "
@@ -210,8 +313,10 @@ def _main(args: argparse.Namespace) -> int:
         result = (existing_release(recipe) if publishing else None) or run(recipe)
         print(_summary(result) if result.built else f"release:      {result.path} (already built)")
         if result.built and result.manifest["records"] == 0:
-            print("error: no record was made: every item failed (see failures above); answers paid for are cached",
-                  file=sys.stderr)
+            print(
+                "error: no record was made: every item failed (see failures above); answers paid for are cached",
+                file=sys.stderr,
+            )
             return 1
         if publishing:
             publish_release(result, recipe, dry_run=args.dry_run)

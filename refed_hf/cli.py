@@ -44,8 +44,10 @@ def _report(argv: list[str]) -> int:
 
 COMMANDS: dict[str, Command] = {
     "build": Command("build a release (and publish it with --push); the flags of python -m refed_hf.build", _build),
-    "estimate": Command("build the first few references for real and project the calls, tokens, cost and time "
-                        "of the whole build", _estimate),
+    "estimate": Command(
+        "build the first few references for real and project the calls, tokens, cost and time of the whole build",
+        _estimate,
+    ),
     "report": Command("the quality report of a release, on disk or on the Hub", _report),
 }
 

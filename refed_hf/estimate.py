@@ -37,7 +37,13 @@ def _usd(value: float) -> str:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    return (
+        f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.0f} min"
+        if seconds < 7200
+        else f"{seconds / 3600:.1f} h"
+    )
 
 
 @dataclass
@@ -64,16 +70,18 @@ class Projection:
             cost = f"unknown: no price for '{model}' in the price table (give [prices] prompt and completion in the recipe)"
         else:
             cost = f"{_usd(self.direct_usd)} direct, {_usd(self.batch_usd)} with --batch"
-        return "\n".join([
-            f"estimate:     from the first {self.sample_references} references ({self.sample_records} records), "
-            f"built for real and cached: the full build reuses them",
-            f"projected for --size {self.size} ({self.seed_references} references get feedback):",
-            f"calls:        {calls} ({by_stage})",
-            f"tokens:       {self.prompt_tokens} prompt ({self.cached_tokens} cached) + {self.completion_tokens} completion",
-            f"cost:         {cost}",
-            f"time:         about {_duration(self.direct_seconds)} direct at --concurrency {concurrency}; "
-            f"with --batch {self.waves} waves, each up to 24 h at the provider",
-        ])
+        return "\n".join(
+            [
+                f"estimate:     from the first {self.sample_references} references ({self.sample_records} records), "
+                f"built for real and cached: the full build reuses them",
+                f"projected for --size {self.size} ({self.seed_references} references get feedback):",
+                f"calls:        {calls} ({by_stage})",
+                f"tokens:       {self.prompt_tokens} prompt ({self.cached_tokens} cached) + {self.completion_tokens} completion",
+                f"cost:         {cost}",
+                f"time:         about {_duration(self.direct_seconds)} direct at --concurrency {concurrency}; "
+                f"with --batch {self.waves} waves, each up to 24 h at the provider",
+            ]
+        )
 
 
 def project(
@@ -115,16 +123,25 @@ def project(
     latency = sample_seconds / 4
     seconds = max(sample_seconds, total_calls * latency / concurrency) if sample_calls else sample_seconds
     return Projection(
-        sample_references, sample_records, seed_references, size, calls, usage.prompt_tokens,
-        usage.cached_tokens, usage.completion_tokens,
-        prices.cost(usage) if prices else None, prices.cost(usage, batch=True) if prices else None,
-        seconds, waves,
+        sample_references,
+        sample_records,
+        seed_references,
+        size,
+        calls,
+        usage.prompt_tokens,
+        usage.cached_tokens,
+        usage.completion_tokens,
+        prices.cost(usage) if prices else None,
+        prices.cost(usage, batch=True) if prices else None,
+        seconds,
+        waves,
     )
 
 
 def _feedback_chars(instruction: str, response: str) -> int:
     return len(json.dumps(prompts.features_messages(instruction, response))) + len(
-        json.dumps(prompts.feedback_messages(instruction, response)))
+        json.dumps(prompts.feedback_messages(instruction, response))
+    )
 
 
 def estimate(recipe: Recipe, references: int) -> str:
@@ -132,7 +149,9 @@ def estimate(recipe: Recipe, references: int) -> str:
     if references < 1:
         raise RecipeError("--estimate takes a number of references of at least 1, e.g. --estimate 3")
     if recipe.local:
-        raise RecipeError("--estimate projects the cost of a paid teacher; a local teacher costs nothing: drop --estimate")
+        raise RecipeError(
+            "--estimate projects the cost of a paid teacher; a local teacher costs nothing: drop --estimate"
+        )
     check_cost_options(recipe)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
     seed, _ = _load_seed(recipe)
@@ -156,11 +175,23 @@ def estimate(recipe: Recipe, references: int) -> str:
         cache.close()
         shutil.rmtree(workdir, ignore_errors=True)
     if records == 0:
-        raise RecipeError("--estimate: every item of the sample failed, so nothing can be projected (see the teacher's errors)")
+        raise RecipeError(
+            "--estimate: every item of the sample failed, so nothing can be projected (see the teacher's errors)"
+        )
     all_chars = sum(_feedback_chars(i, r) for i, r in zip(seed["instruction"], seed["response"]))
     sample_chars = sum(_feedback_chars(i, r) for i, r in zip(sample["instruction"], sample["response"]))
     waves = transports.batch.stats.waves if transports.batch else len(STAGES)
-    projection = project(teacher.ledger, len(picked), records, sample_chars, all_chars, len(seed), recipe.size,
-                         seconds, recipe.concurrency, max(waves, len(STAGES)), prices_for(recipe.teacher_model,
-                                                                                          recipe.prices))
+    projection = project(
+        teacher.ledger,
+        len(picked),
+        records,
+        sample_chars,
+        all_chars,
+        len(seed),
+        recipe.size,
+        seconds,
+        recipe.concurrency,
+        max(waves, len(STAGES)),
+        prices_for(recipe.teacher_model, recipe.prices),
+    )
     return projection.report(recipe.teacher_model, recipe.concurrency)

@@ -13,9 +13,9 @@ import datasets
 import pyarrow as pa
 
 from refed_hf.builder.filters import FilterSettings
+from refed_hf.builder.local_seed import read_local
 from refed_hf.builder.pipeline import Synthesis, synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE
-from refed_hf.builder.local_seed import read_local
 from refed_hf.builder.seed import ColumnChoice, SeedReport, load_seed
 from refed_hf.dataset_card import render_card
 
@@ -29,20 +29,20 @@ from .release.examples import examples_of, examples_on_disk
 from .release.manifest import make_manifest
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
-from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
 from .release.report import add_to_release as add_quality_report
+from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
 from .release.training_configs import training_configs
 from .release.writer import data_file_patterns, release_dir, write_release
+from .settings import default_base_url
 from .teacher import ClientFactory, Sampling, Teacher
 from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .settings import default_base_url
 from .teacher.limiter import CallLimiter
+from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 from .teacher.timeouts import TimeoutPolicy
 from .teacher.transports import check_cost_options, use_transports
-from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
 
 CACHE_FILE = "cache.sqlite"
 
@@ -98,8 +98,15 @@ def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any =
 def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
     """The card of a built release as published to `repo_id`: load lines pinned to its tag."""
     example, feedback_example = examples_on_disk(release)
-    return render_card(manifest, example, _patterns(manifest), load_path=repo_id,
-                       revision=tag_of(manifest["version"]), history=history, feedback_example=feedback_example)
+    return render_card(
+        manifest,
+        example,
+        _patterns(manifest),
+        load_path=repo_id,
+        revision=tag_of(manifest["version"]),
+        history=history,
+        feedback_example=feedback_example,
+    )
 
 
 def _patterns(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -112,7 +119,9 @@ def _output_dir(recipe: Recipe) -> Path:
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RecipeError(f"cannot create the output directory {output}: {exc.strerror} (pass another --output)") from None
+        raise RecipeError(
+            f"cannot create the output directory {output}: {exc.strerror} (pass another --output)"
+        ) from None
     return output
 
 
@@ -193,15 +202,21 @@ def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:
     """Drops per filter, and the answers the API itself marked as refusals (those items failed before
     screening and were replaced like any failed item)."""
     counts = synthesis.screen.counts() if synthesis.screen is not None else {}
-    counts["api_refusals"] = sum(teacher.ledger.stage(stage).failures.get("refusal", 0)
-                                 for stage in ("responses", "improvements"))
+    counts["api_refusals"] = sum(
+        teacher.ledger.stage(stage).failures.get("refusal", 0) for stage in ("responses", "improvements")
+    )
     return counts
 
 
 def filter_settings(recipe: Recipe) -> FilterSettings:
     threshold = recipe.dedup_threshold
-    return FilterSettings(None if threshold == "off" else float(threshold), recipe.seed_leakage_filter,
-                          recipe.refusal_filter, recipe.length_filter, recipe.min_length_ratio)
+    return FilterSettings(
+        None if threshold == "off" else float(threshold),
+        recipe.seed_leakage_filter,
+        recipe.refusal_filter,
+        recipe.length_filter,
+        recipe.min_length_ratio,
+    )
 
 
 def _build(
@@ -235,17 +250,31 @@ def _build(
                 seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
                 feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
                 # The training configs are the same records in TRL's shapes; then every config is split alike.
-                tables = {"default": synthesis.records, "feedback": feedback,
-                          **training_configs(synthesis.records, feedback, workdir)}
+                tables = {
+                    "default": synthesis.records,
+                    "feedback": feedback,
+                    **training_configs(synthesis.records, feedback, workdir),
+                }
                 held_out = held_out_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
                 splits = split_by_reference(tables, held_out, workdir)
                 endpoint = endpoint_description(
-                    recipe.azure, None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
-                    recipe.teacher_model, recipe.local)
-                manifest = make_manifest(recipe, seed_facts, synthesis.outcome(), synthesis.stage_items(),
-                                         teacher.ledger, statistics, started,
-                                         offline_demo=recipe.offline and not recipe.teacher_gguf, endpoint=endpoint,
-                                         batch=transports.batch_stats())
+                    recipe.azure,
+                    None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
+                    recipe.teacher_model,
+                    recipe.local,
+                )
+                manifest = make_manifest(
+                    recipe,
+                    seed_facts,
+                    synthesis.outcome(),
+                    synthesis.stage_items(),
+                    teacher.ledger,
+                    statistics,
+                    started,
+                    offline_demo=recipe.offline and not recipe.teacher_gguf,
+                    endpoint=endpoint,
+                    batch=transports.batch_stats(),
+                )
                 manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
                 manifest.update(split_summary(splits, held_out, recipe.test_size))
                 manifest["filters"] = filter_counts(synthesis, teacher)
@@ -255,9 +284,13 @@ def _build(
                     recipe.version,
                     splits,
                     manifest,
-                    lambda final: render_card(final, example, _patterns(final),
-                                              load_path=str(output / f"v{recipe.version}"),
-                                              feedback_example=feedback_example),
+                    lambda final: render_card(
+                        final,
+                        example,
+                        _patterns(final),
+                        load_path=str(output / f"v{recipe.version}"),
+                        feedback_example=feedback_example,
+                    ),
                     extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
                     add_assets=add_quality_report,
                 )
@@ -273,5 +306,7 @@ def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe
         return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir, filter_settings(recipe))
     except (TeacherFatalError, DiskWriteError) as exc:
         received = teacher.ledger.total().answers
-        raise type(exc)(f"the build stopped: {exc} (no release was written; the {received} answers received "
-                        f"this run are in the cache)") from None
+        raise type(exc)(
+            f"the build stopped: {exc} (no release was written; the {received} answers received "
+            f"this run are in the cache)"
+        ) from None

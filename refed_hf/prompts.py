@@ -30,15 +30,21 @@ REFERENCE_PAIR = """### Reference instruction
 
 """
 
-FEATURES_PROMPT = REFERENCE_PAIR + """List the subject areas (domains, topics) the reference instruction above belongs \
+FEATURES_PROMPT = (
+    REFERENCE_PAIR
+    + """List the subject areas (domains, topics) the reference instruction above belongs \
 to, and the skills a good answer needs (for example step-by-step reasoning, persuasive writing, \
 debugging, summarising). Be specific: at most five of each, each a short phrase."""
+)
 
-FEEDBACK_PROMPT = REFERENCE_PAIR + """Judge the reference response above to its instruction as a demanding editor would. \
+FEEDBACK_PROMPT = (
+    REFERENCE_PAIR
+    + """Judge the reference response above to its instruction as a demanding editor would. \
 Write reference-level feedback: first what makes the response good (its strengths), then how it \
 could be better. Consider accuracy, depth, clarity, structure, tone and fit to the instruction. \
 Each point is one sentence that could guide the writer of a different response to a similar \
 instruction, so name the quality, not details that only fit this text. Three to six points each."""
+)
 
 FEATURE_DESCRIPTIONS = {
     "subject": "the same subject areas: {subject_areas}",
@@ -54,13 +60,15 @@ complexity and length. Make them practical (things real people ask for), diverse
 situations, formats and audiences, no two alike) and self-contained (everything needed to answer \
 is in the instruction). Do not copy or paraphrase the reference."""
 
-RESPONSE_PROMPT = REFERENCE_PAIR.format(instruction="{reference_instruction}", response="{reference_response}") + \
-    """The pair above is an example of an excellent response to an instruction. Now respond to the \
+RESPONSE_PROMPT = (
+    REFERENCE_PAIR.format(instruction="{reference_instruction}", response="{reference_response}")
+    + """The pair above is an example of an excellent response to an instruction. Now respond to the \
 following instruction. Aim for the same quality as the example: answer what is asked, be accurate, \
 and choose the length and structure the instruction calls for.
 
 ### Instruction
 {instruction}"""
+)
 
 IMPROVEMENT_PROMPT = """### Feedback written for a reference response
 Strengths of the reference:
@@ -118,9 +126,7 @@ def instructions_messages(
     description = FEATURE_DESCRIPTIONS[feature].format(
         subject_areas="; ".join(subject_areas), relevant_skills="; ".join(relevant_skills)
     )
-    return _messages(
-        INSTRUCTIONS_PROMPT.format(instruction=instruction, count=count, feature_description=description)
-    )
+    return _messages(INSTRUCTIONS_PROMPT.format(instruction=instruction, count=count, feature_description=description))
 
 
 def response_messages(reference_instruction: str, reference_response: str, instruction: str) -> Messages:
@@ -133,9 +139,7 @@ def response_messages(reference_instruction: str, reference_response: str, instr
     )
 
 
-def improvement_messages(
-    instruction: str, response: str, strengths: list[str], improvements: list[str]
-) -> Messages:
+def improvement_messages(instruction: str, response: str, strengths: list[str], improvements: list[str]) -> Messages:
     return _messages(
         IMPROVEMENT_PROMPT.format(
             instruction=instruction,

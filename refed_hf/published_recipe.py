@@ -45,9 +45,13 @@ def recipe_toml(recipe: Recipe, seed_sha: str | None = None) -> str:
         f"# or, with this file at hand: python -m refed_hf.build --recipe {RECIPE_FILE} --output DIR",
     ]
     if recipe.azure:
-        header.append(f"# Built on Azure OpenAI: add --azure (teacher_model is the deployment name {recipe.teacher_model}).")
+        header.append(
+            f"# Built on Azure OpenAI: add --azure (teacher_model is the deployment name {recipe.teacher_model})."
+        )
     if recipe.teacher_gguf:
-        header.append(f"# Built with a local GGUF teacher: add --teacher-gguf PATH to your copy of {recipe.teacher_model}.gguf")
+        header.append(
+            f"# Built with a local GGUF teacher: add --teacher-gguf PATH to your copy of {recipe.teacher_model}.gguf"
+        )
     if is_local_seed(recipe.seed) and recipe.seed != "demo":
         header.append(f"# The seed is a local file or directory: run from where `{Path(recipe.seed).name}` is.")
     return "\n".join(header) + "\n\n" + tomli_w.dumps(published_fields(recipe, seed_sha))
@@ -88,17 +92,23 @@ def fetch_recipe(reference: str) -> Path:
             f"cannot reach the Hub to fetch {reference} and it is not in the local cache (check the network or HF_ENDPOINT)"
         ) from None
     except RevisionNotFoundError:
-        raise RecipeError(f"recipe not found: {uri.id} has no revision {uri.revision!r} (check the tag in --recipe)") from None
+        raise RecipeError(
+            f"recipe not found: {uri.id} has no revision {uri.revision!r} (check the tag in --recipe)"
+        ) from None
     except RepositoryNotFoundError:
         raise RecipeError(
             f"recipe not found: no dataset repo {uri.id} on the Hub (check --recipe; set HF_TOKEN if it is private)"
         ) from None
     except EntryNotFoundError:
-        raise RecipeError(f"recipe not found: {where} has no file {uri.path_in_repo} (check the path in --recipe)") from None
+        raise RecipeError(
+            f"recipe not found: {where} has no file {uri.path_in_repo} (check the path in --recipe)"
+        ) from None
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "no response"
         raise RecipeError(f"cannot fetch {reference}: HTTP {status} from the Hub (retry, or check HF_TOKEN)") from None
     except OSError as exc:
-        raise RecipeError(f"cannot fetch {reference}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__} (check the network or HF_ENDPOINT)") from None
+        raise RecipeError(
+            f"cannot fetch {reference}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__} (check the network or HF_ENDPOINT)"
+        ) from None
     finally:
         hub_logger.setLevel(level)

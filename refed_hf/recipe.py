@@ -21,11 +21,34 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-CONTENT_FIELDS = ("seed", "seed_split", "teacher_model", "size", "random_seed", "version", "temperature",
-                  "top_p", "max_tokens", "structured_outputs", "max_reasks",
-                  "seed_revision", "seed_config", "instruction_column", "response_column", "context_column",
-                  "max_reference_tokens", "license", "feedback_text", "test_size", "language",
-                  "dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio")
+CONTENT_FIELDS = (
+    "seed",
+    "seed_split",
+    "teacher_model",
+    "size",
+    "random_seed",
+    "version",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "structured_outputs",
+    "max_reasks",
+    "seed_revision",
+    "seed_config",
+    "instruction_column",
+    "response_column",
+    "context_column",
+    "max_reference_tokens",
+    "license",
+    "feedback_text",
+    "test_size",
+    "language",
+    "dedup_threshold",
+    "seed_leakage_filter",
+    "refusal_filter",
+    "length_filter",
+    "min_length_ratio",
+)
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -192,8 +215,13 @@ def _describe(error: ValidationError, origin: str) -> str:
 
 # What --offline changes unless the recipe or a flag says otherwise: the bundled seed, a size that
 # builds in minutes on two CPU cores, and a short answer budget for a small model.
-OFFLINE_DEFAULTS: dict[str, Any] = {"seed": "demo", "size": 8, "max_tokens": 1536, "max_reasks": 2,
-                                    "teacher_model": "SmolLM2-135M-Instruct"}
+OFFLINE_DEFAULTS: dict[str, Any] = {
+    "seed": "demo",
+    "size": 8,
+    "max_tokens": 1536,
+    "max_reasks": 2,
+    "teacher_model": "SmolLM2-135M-Instruct",
+}
 
 
 def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:

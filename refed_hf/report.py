@@ -36,19 +36,30 @@ def _download(url: str, into: Path) -> Path:
     from huggingface_hub.errors import HfHubHTTPError  # noqa: PLC0415
 
     try:
-        return Path(snapshot_download(match["repo"], repo_type="dataset", revision=match["revision"],
-                                      allow_patterns=RELEASE_FILES, local_dir=into))
+        return Path(
+            snapshot_download(
+                match["repo"],
+                repo_type="dataset",
+                revision=match["revision"],
+                allow_patterns=RELEASE_FILES,
+                local_dir=into,
+            )
+        )
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "no response"
-        raise ReportError(f"cannot read {url} from the Hub (HTTP {status}): check the repo id and the version tag, "
-                          "and HF_TOKEN for a private repo") from None
+        raise ReportError(
+            f"cannot read {url} from the Hub (HTTP {status}): check the repo id and the version tag, "
+            "and HF_TOKEN for a private repo"
+        ) from None
 
 
 def _manifest(release: Path, shown: str) -> dict[str, Any]:
     file = release / "manifest.json"
     if not file.is_file() or not any((release / "data" / "default").glob("*.parquet")):
-        raise ReportError(f"{shown} is not a REFED release (no manifest.json or data/default/*.parquet): "
-                          "pass a release directory such as ./refed-release/v1.0.0")
+        raise ReportError(
+            f"{shown} is not a REFED release (no manifest.json or data/default/*.parquet): "
+            "pass a release directory such as ./refed-release/v1.0.0"
+        )
     return json.loads(file.read_text(encoding="utf-8"))
 
 
@@ -69,8 +80,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m refed_hf.report")
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("release", metavar="RELEASE_DIR", help="a release directory, or hf://datasets/ORG/NAME@vX.Y.Z")
     parser.add_argument("--out", metavar="DIR", help="folder for the figures (default ./refed-report-vX.Y.Z)")
-    parser.add_argument("--changed-over", type=float, default=20.0, metavar="PCT",
-                        help="count records whose improvement changed more than PCT%% of the text (default 20)")
+    parser.add_argument(
+        "--changed-over",
+        type=float,
+        default=20.0,
+        metavar="PCT",
+        help="count records whose improvement changed more than PCT%% of the text (default 20)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.changed_over < 100:
         print("error: --changed-over must be a percentage in [0, 100), e.g. 20", file=sys.stderr)

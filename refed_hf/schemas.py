@@ -70,9 +70,7 @@ class GeneratedResponse(_Strict):
 class Analysis(_Strict):
     original_strengths: list[str] = Field(description="What the response already does well.")
     improvement_opportunities: list[str] = Field(description="Where the response falls short.")
-    relevant_feedback: list[str] = Field(
-        description="The parts of the reference feedback that apply to this response."
-    )
+    relevant_feedback: list[str] = Field(description="The parts of the reference feedback that apply to this response.")
 
 
 class ImplementationStrategy(_Strict):
@@ -118,7 +116,7 @@ class ReferenceFeedback(_Strict):
     subject_areas: list[str] = Field(description="Subject areas of the instruction.")
     relevant_skills: list[str] = Field(description="Skills the instruction exercises.")
     response_feedback: ResponseFeedback = Field(description="Strengths of the response and how it could improve.")
-    system: str = Field(description="The reference's system turn, from the seed (\"\" when it has none).")
+    system: str = Field(description='The reference\'s system turn, from the seed ("" when it has none).')
     seed_split: str = Field(description="The seed split the reference was read from.")
     seed_row: int = Field(description="The reference's row index in that split of the seed (at the recorded commit).")
 

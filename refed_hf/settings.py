@@ -43,9 +43,7 @@ def openai_credentials(base_url: str | None) -> OpenAICredentials:
     """The key for an OpenAI(-compatible) endpoint, from `OPENAI_API_KEY`."""
     key = _first_env("OPENAI_API_KEY")
     if not key:
-        raise CredentialError(
-            "no API key: set OPENAI_API_KEY (any non-empty value for a local server that needs none)"
-        )
+        raise CredentialError("no API key: set OPENAI_API_KEY (any non-empty value for a local server that needs none)")
     return OpenAICredentials(api_key=key, base_url=base_url or default_base_url())
 
 

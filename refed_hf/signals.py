@@ -22,8 +22,10 @@ from types import FrameType
 from typing import NoReturn
 
 MESSAGE = "interrupted: every answer already received is in the cache; rerun the same command to finish"
-BATCH_MESSAGE = ("interrupted: the batches already submitted keep running at the provider, and every answer "
-                 "already received is in the cache; rerun the same command to collect them and finish")
+BATCH_MESSAGE = (
+    "interrupted: the batches already submitted keep running at the provider, and every answer "
+    "already received is in the cache; rerun the same command to collect them and finish"
+)
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 

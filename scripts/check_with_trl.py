@@ -45,7 +45,9 @@ def check(path: str, revision: str | None) -> int:
         splits = datasets.load_dataset(path, config, revision=revision)
         for split, table in splits.items():
             for index, row in enumerate(table):
-                example = {key: value for key, value in row.items() if key in ("messages", "prompt", "chosen", "rejected")}
+                example = {
+                    key: value for key, value in row.items() if key in ("messages", "prompt", "chosen", "rejected")
+                }
                 if not is_conversational(example):
                     print(f"{config}/{split} row {index}: TRL does not see a conversation: {example}", file=sys.stderr)
                     return 1
@@ -54,7 +56,10 @@ def check(path: str, revision: str | None) -> int:
                     print(f"{config}/{split} row {index}: TRL's chat template gave {sorted(rendered)}", file=sys.stderr)
                     return 1
                 if config == "preference" and not rendered["prompt"].endswith("<|assistant|>\n"):
-                    print(f"{config}/{split} row {index}: the prompt does not end with the generation prompt", file=sys.stderr)
+                    print(
+                        f"{config}/{split} row {index}: the prompt does not end with the generation prompt",
+                        file=sys.stderr,
+                    )
                     return 1
             print(f"{config}/{split}: {len(table)} rows, all conversational, TRL renders {sorted(fields)}")
     return 0

@@ -26,8 +26,17 @@ os.environ["HF_HUB_OFFLINE"] = "0"
 os.environ["HF_DATASETS_OFFLINE"] = "0"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_XET"] = "1"
-for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY",
-              "OPENAI_API_VERSION", "AZURE_ENDPOINT", "AZURE_OPENAI_KEY", "AZURE_VERSION", "HF_TOKEN"):
+for _name in (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_API_KEY",
+    "OPENAI_API_VERSION",
+    "AZURE_ENDPOINT",
+    "AZURE_OPENAI_KEY",
+    "AZURE_VERSION",
+    "HF_TOKEN",
+):
     os.environ.pop(_name, None)
 
 from collections.abc import Iterator  # noqa: E402

@@ -27,11 +27,19 @@ CASES = {
     "bad recipe value": ({}, ["--recipe", "bad.toml"], "bad recipe field 'size' in bad.toml"),
     "not TOML": ({}, ["--recipe", "broken.toml"], "is not valid TOML"),
     "missing recipe": ({}, ["--recipe", "nope.toml"], "recipe file not found: nope.toml"),
-    "bad version flag": ({}, ["--version", "1.0"], "bad recipe field 'version' in the command line: Value error, must be a semantic version"),
+    "bad version flag": (
+        {},
+        ["--version", "1.0"],
+        "bad recipe field 'version' in the command line: Value error, must be a semantic version",
+    ),
     "seed without columns": ({}, ["--seed", "textonly.jsonl"], "has no usable columns (found ['text'])"),
     "missing seed": ({}, ["--seed", "./nowhere.jsonl"], "seed path not found: ./nowhere.jsonl"),
     "seed of multi-turn rows only": ({}, ["--seed", "multi.jsonl"], "has no usable single-turn pair"),
-    "azure without variables": ({}, ["--azure"], "--azure needs AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, OPENAI_API_VERSION"),
+    "azure without variables": (
+        {},
+        ["--azure"],
+        "--azure needs AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, OPENAI_API_VERSION",
+    ),
 }
 
 

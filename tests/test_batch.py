@@ -21,8 +21,10 @@ FAST = ("--batch", "--batch-poll-max", "0.1")
 
 
 def _tables(release: Path) -> dict[str, list[dict]]:
-    return {config: datasets.load_dataset(str(release), config, split="train").to_list()
-            for config in ("default", "feedback")}
+    return {
+        config: datasets.load_dataset(str(release), config, split="train").to_list()
+        for config in ("default", "feedback")
+    }
 
 
 def _build_with(fake: FakeTeacher, capsys, out: str, *args: str) -> tuple[int, str, str]:
@@ -53,8 +55,12 @@ def test_batch_build_gives_the_direct_builds_records_at_batch_rates(workdir: Pat
     run, api = m["teacher"]["this_run"], m["batch_api"]
     assert api["lines"] == run["answers"] == sum(batched.batches.log.submitted.values()) == 76
     # The method's four waves emerge by themselves: feedback, instructions, responses, improvements.
-    assert [list(wave["stages"]) for wave in api["by_wave"]] == [["feedback"], ["instructions"], ["responses"],
-                                                                 ["improvements"]]
+    assert [list(wave["stages"]) for wave in api["by_wave"]] == [
+        ["feedback"],
+        ["instructions"],
+        ["responses"],
+        ["improvements"],
+    ]
     usage = Usage(run["prompt_tokens"], run["cached_tokens"], run["completion_tokens"])
     assert m["estimated_cost_usd"] == pytest.approx(prices_for("gpt-4o-mini").cost(usage, batch=True), abs=1e-6)
     assert m["cost"]["release_direct_usd"] == pytest.approx(2 * m["cost"]["release_batch_usd"], rel=1e-3)
@@ -65,8 +71,10 @@ def test_batch_build_gives_the_direct_builds_records_at_batch_rates(workdir: Pat
 def test_error_expired_and_cancelled_lines_go_into_the_next_batch(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=6, content_filtered=1)
     clean = FakeTeacher(TeacherFaults()).start()
-    faulty = FakeTeacher(TeacherFaults(rate_500=0.2, rate_malformed=0.1),
-                         batch_faults=BatchFaults(duration=0.1, expire_every=3, cancel_every=4)).start()
+    faulty = FakeTeacher(
+        TeacherFaults(rate_500=0.2, rate_malformed=0.1),
+        batch_faults=BatchFaults(duration=0.1, expire_every=3, cancel_every=4),
+    ).start()
     try:
         assert _build_with(clean, capsys, "clean", "--size", "40")[0] == 0
         code, _, err = _build_with(faulty, capsys, "faulty", "--size", "40", *FAST)
@@ -117,8 +125,16 @@ def test_kill_during_batches_then_rerun_pays_nothing_twice(tmp_path: Path) -> No
 
     reference = FakeTeacher(TeacherFaults()).start()
     try:
-        proc = build_process({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": reference.url}, straight,
-                             "--seed", "seed.jsonl", "--size", "40", "--output", "out")
+        proc = build_process(
+            {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": reference.url},
+            straight,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "40",
+            "--output",
+            "out",
+        )
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     finally:
@@ -134,8 +150,21 @@ def test_azure_batch_uses_azure_routes(fake_teacher: FakeTeacher, workdir: Path,
     monkeypatch.setenv("AZURE_OPENAI_KEY", "azure-secret-key")
     monkeypatch.setenv("AZURE_VERSION", "2024-10-21")
     write_lima_seed(workdir / "seed.jsonl", single=2)
-    code, _, err = build(capsys, "--azure", "--teacher-model", "my-deployment", "--seed", "seed.jsonl",
-                         "--size", "4", "--output", "out", *FAST, "--recipe", str(_prices(workdir)))
+    code, _, err = build(
+        capsys,
+        "--azure",
+        "--teacher-model",
+        "my-deployment",
+        "--seed",
+        "seed.jsonl",
+        "--size",
+        "4",
+        "--output",
+        "out",
+        *FAST,
+        "--recipe",
+        str(_prices(workdir)),
+    )
     assert code == 0, err
     assert fake_teacher.log.requests == 0 and fake_teacher.batches.log.batches >= 4
     batch = next(iter(fake_teacher.batches.batches.values()))
@@ -174,8 +203,17 @@ def test_ctrl_c_says_batches_keep_running(tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=4)
     fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=5)).start()
     try:
-        proc = build_process({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}, tmp_path,
-                             "--seed", "seed.jsonl", "--size", "20", "--output", "out", *FAST)
+        proc = build_process(
+            {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url},
+            tmp_path,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "20",
+            "--output",
+            "out",
+            *FAST,
+        )
         deadline = time.monotonic() + 60
         while fake.batches.log.batches < 1 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -197,8 +235,12 @@ def test_a_batch_created_but_never_recorded_is_found_again_not_created_twice(wor
     finally:
         fake.stop()
     assert code == 0, err
-    uploads = [f for f in fake.batches.files if fake.batches.files[f].count(b'"custom_id"') and
-               any(b["input_file_id"] == f for b in fake.batches.batches.values())]
+    uploads = [
+        f
+        for f in fake.batches.files
+        if fake.batches.files[f].count(b'"custom_id"')
+        and any(b["input_file_id"] == f for b in fake.batches.batches.values())
+    ]
     # One batch per uploaded input file, each line submitted once: every batch was adopted by its file.
     assert len(fake.batches.batches) == len(uploads) >= 4
     assert set(fake.batches.log.submitted.values()) == {1}

@@ -29,7 +29,7 @@ def test_end_to_end_exact_size_typed_configs_and_counts(teacher_env: FakeTeacher
     code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "45", "--output", "out")
     assert code == 0, err
     release = workdir / "out" / "v0.1.0"
-    assert f"release:      out/v0.1.0" in out and "records:      45" in out
+    assert "release:      out/v0.1.0" in out and "records:      45" in out
 
     records = datasets.load_dataset(str(release), split="train")
     feedback = datasets.load_dataset(str(release), "feedback", split="train")
@@ -44,7 +44,11 @@ def test_end_to_end_exact_size_typed_configs_and_counts(teacher_env: FakeTeacher
 
     m = manifest(release)
     assert {k: m["seed"][k] for k in ("source", "rows", "kept", "dropped")} == {
-        "source": "seed.jsonl", "rows": 18, "kept": 12, "dropped": {"multi_turn": 4, "empty": 1, "duplicate": 1}}
+        "source": "seed.jsonl",
+        "rows": 18,
+        "kept": 12,
+        "dropped": {"multi_turn": 4, "empty": 1, "duplicate": 1},
+    }
     # 45 records = 20 + 20 + 5 from three references; the third splits 3 subject + 2 skill.
     assert m["references_used"] == 3
     stages = m["stages"]
@@ -53,14 +57,21 @@ def test_end_to_end_exact_size_typed_configs_and_counts(teacher_env: FakeTeacher
     assert stages["responses"] == {"in": 45, "out": 45, "failed": {}}
     assert stages["improvements"] == {"in": 45, "out": 45, "failed": {}}
     fake = teacher_env.log
-    assert dict(fake.by_schema) == {"ReferenceFeatures": 12, "ResponseFeedback": 12, "GeneratedInstructions": 6,
-                                    "GeneratedResponse": 45, "Improvement": 45}
+    assert dict(fake.by_schema) == {
+        "ReferenceFeatures": 12,
+        "ResponseFeedback": 12,
+        "GeneratedInstructions": 6,
+        "GeneratedResponse": 45,
+        "Improvement": 45,
+    }
     run = m["teacher"]["this_run"]
     assert run["answers"] == run["requests"] == fake.requests == 120
     assert run["cache_hits"] == 0
     assert 0 < run["cached_tokens"] < run["prompt_tokens"]
-    assert m["estimated_cost_usd"] == pytest.approx(prices_for("gpt-4o-mini").cost(
-        Usage(run["prompt_tokens"], run["cached_tokens"], run["completion_tokens"])), abs=1e-6)
+    assert m["estimated_cost_usd"] == pytest.approx(
+        prices_for("gpt-4o-mini").cost(Usage(run["prompt_tokens"], run["cached_tokens"], run["completion_tokens"])),
+        abs=1e-6,
+    )
     assert m["cached_share"] == pytest.approx(run["cached_tokens"] / run["prompt_tokens"], abs=1e-4)
     assert m["statistics"]["per_feature"] == {"skill": 22, "subject": 23}
     assert m["prompt_set"]["hash"] and m["library_versions"]["datasets"] == datasets.__version__
@@ -91,8 +102,9 @@ def test_faults_do_not_change_the_records(workdir: Path, capsys, monkeypatch) ->
     }.items():
         fake = FakeTeacher(faults).start()
         try:
-            code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "50", "--output", name,
-                                 "--base-url", fake.url)
+            code, _, err = build(
+                capsys, "--seed", "seed.jsonl", "--size", "50", "--output", name, "--base-url", fake.url
+            )
         finally:
             fake.stop()
         assert code == 0, err
@@ -112,7 +124,9 @@ def test_content_filter_costs_only_its_item(workdir: Path, capsys, monkeypatch) 
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     fake = FakeTeacher(TeacherFaults(rate_content_filter=0.08)).start()
     try:
-        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--base-url", fake.url)
+        code, out, err = build(
+            capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--base-url", fake.url
+        )
     finally:
         fake.stop()
     assert code == 0, err
@@ -134,7 +148,8 @@ def test_azure_endpoint(fake_teacher: FakeTeacher, workdir: Path, capsys, monkey
     monkeypatch.setenv("AZURE_OPENAI_KEY", "azure-secret-key")
     monkeypatch.setenv("AZURE_VERSION", "2024-10-21")
     write_lima_seed(workdir / "seed.jsonl", single=2)
-    code, _, err = build(capsys, "--azure", "--teacher-model", "my-deployment", "--seed", "seed.jsonl",
-                         "--size", "4", "--output", "out")
+    code, _, err = build(
+        capsys, "--azure", "--teacher-model", "my-deployment", "--seed", "seed.jsonl", "--size", "4", "--output", "out"
+    )
     assert code == 0, err
     assert fake_teacher.log.paths["/openai/deployments/my-deployment/chat/completions"] == fake_teacher.log.requests > 0

@@ -83,9 +83,15 @@ def _chaos(tmp_path: Path, faults: TeacherFaults, seed: int) -> tuple[list[dict]
     records = datasets.load_dataset(str(tmp_path / "out" / "v0.1.0"), split="train").to_list()
     assert len(records) == SIZE and f"records:      {SIZE}\n" in out
     assert sorted(p.name for p in (tmp_path / "out").glob(".*")) == [".lock"]  # no work or partial folder left
-    figures = {"requests": fake.log.requests, "answers": sum(fake.log.answered.values()), "repaid": repaid,
-               "in_flight_at_kills": in_flight_at_kills, "records": len(records),
-               "status_429": fake.log.by_status[429], "status_500": fake.log.by_status[500]}
+    figures = {
+        "requests": fake.log.requests,
+        "answers": sum(fake.log.answered.values()),
+        "repaid": repaid,
+        "in_flight_at_kills": in_flight_at_kills,
+        "records": len(records),
+        "status_429": fake.log.by_status[429],
+        "status_500": fake.log.by_status[500],
+    }
     print(f"chaos figures: {figures}")
     return records, figures
 

@@ -47,8 +47,17 @@ def test_max_budget_stops_without_a_release_and_a_rerun_continues_from_the_cache
 
 def test_max_budget_needs_a_price(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=2)
-    code, _, err = build(capsys, "--seed", "seed.jsonl", "--teacher-model", "my-model", "--max-budget", "5",
-                         "--base-url", "http://127.0.0.1:9/v1")
+    code, _, err = build(
+        capsys,
+        "--seed",
+        "seed.jsonl",
+        "--teacher-model",
+        "my-model",
+        "--max-budget",
+        "5",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    )
     assert code == 2 and "[prices]" in err and "my-model" in err
 
 
@@ -85,8 +94,19 @@ def test_a_model_without_a_price_says_cost_unknown(workdir: Path, capsys, key) -
     write_lima_seed(workdir / "seed.jsonl", single=2)
     fake = FakeTeacher(TeacherFaults()).start()
     try:
-        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--output", "out",
-                               "--teacher-model", "my-finetune", "--base-url", fake.url)
+        code, out, err = build(
+            capsys,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "4",
+            "--output",
+            "out",
+            "--teacher-model",
+            "my-finetune",
+            "--base-url",
+            fake.url,
+        )
     finally:
         fake.stop()
     assert code == 0, err

@@ -16,8 +16,16 @@ from tests.fakes.seeds import lima_rows, write_lima_seed
 from tests.fakes.teacher import STOCK_INSTRUCTIONS, FakeTeacher, TeacherFaults
 from tests.helpers import build, manifest
 
-BAD = TeacherFaults(api_key=TEST_KEY, latency=0.005, jitter_sigma=1.0, rate_duplicate=0.15, rate_seed_copy=0.1,
-                    rate_refusal=0.1, rate_refusal_field=0.05, rate_truncated=0.1)
+BAD = TeacherFaults(
+    api_key=TEST_KEY,
+    latency=0.005,
+    jitter_sigma=1.0,
+    rate_duplicate=0.15,
+    rate_seed_copy=0.1,
+    rate_refusal=0.1,
+    rate_refusal_field=0.05,
+    rate_truncated=0.1,
+)
 SIZE = 70
 
 
@@ -45,9 +53,16 @@ def _leaks(instruction: str, seed_instructions: set[str]) -> bool:
 
 def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, workdir: Path, capsys) -> None:
     # Instructions long enough that a seed instruction with one word added is a clear near-duplicate.
-    rows = [{"conversations": [row["conversations"][0] + " Walk through it with one worked example, name the "
-                               "usual mistakes, and end with a short summary a beginner could remember.",
-                               row["conversations"][1]]} for row in lima_rows(single=16)]
+    rows = [
+        {
+            "conversations": [
+                row["conversations"][0] + " Walk through it with one worked example, name the "
+                "usual mistakes, and end with a short summary a beginner could remember.",
+                row["conversations"][1],
+            ]
+        }
+        for row in lima_rows(single=16)
+    ]
     (workdir / "seed.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     seed_instructions = {_normal(row["conversations"][0]) for row in rows}
     code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", str(SIZE), "--output", "out")
@@ -92,9 +107,22 @@ def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, 
     assert manifest(again)["filters"] == f
 
     # Every filter off: the planted records come through.
-    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", str(SIZE), "--output", "out", "--version", "0.2.0",
-                         "--dedup-threshold", "off", "--no-seed-leakage-filter", "--no-refusal-filter",
-                         "--no-length-filter")
+    code, _, err = build(
+        capsys,
+        "--seed",
+        "seed.jsonl",
+        "--size",
+        str(SIZE),
+        "--output",
+        "out",
+        "--version",
+        "0.2.0",
+        "--dedup-threshold",
+        "off",
+        "--no-seed-leakage-filter",
+        "--no-refusal-filter",
+        "--no-length-filter",
+    )
     assert code == 0, err
     unfiltered = _records(workdir / "out" / "v0.2.0")
     off = manifest(workdir / "out" / "v0.2.0")["filters"]
@@ -110,9 +138,11 @@ def test_bad_dedup_threshold_exits_2(teacher_env: FakeTeacher, workdir: Path, ca
     write_lima_seed(workdir / "seed.jsonl", single=2)
     code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "5", "--dedup-threshold", "1.5")
     assert code == 2 and teacher_env.log.requests == 0
-    assert err.strip() == ("error: bad recipe field 'dedup_threshold' in the command line: Value error, must be a "
-                           "Jaccard similarity in (0, 1] (1.0 = exact duplicates only) or off (fix it there or pass "
-                           "--dedup-threshold)")
+    assert err.strip() == (
+        "error: bad recipe field 'dedup_threshold' in the command line: Value error, must be a "
+        "Jaccard similarity in (0, 1] (1.0 = exact duplicates only) or off (fix it there or pass "
+        "--dedup-threshold)"
+    )
 
 
 def test_near_duplicate_index_threshold_and_exact_mode() -> None:

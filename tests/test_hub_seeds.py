@@ -30,7 +30,9 @@ OTHER_TOKEN = "hf_other_user_token_0123456789"
 
 def _chat(system: str, user: str, assistant: str) -> dict[str, object]:
     turns = ([{"role": "system", "content": system}] if system else []) + [
-        {"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        {"role": "user", "content": user},
+        {"role": "assistant", "content": assistant},
+    ]
     return {"messages": turns}
 
 
@@ -61,22 +63,43 @@ def seeds_hub(hub: FakeHub) -> dict[str, str]:
         shas["lima"] = hub.add_repo("GAIR/lima", lima_repo_files(), gated="auto")
     else:
         shas["lima"] = hub.repos["GAIR/lima"].branches["main"]
-    shas["two"] = hub.add_repo("seed-org/two-configs", {
-        "README.md": TWO_CONFIGS_CARD.encode(),
-        "alpaca/train.jsonl": jsonl([{"instruction": "Summarize.", "input": "Long text.", "output": "Short."}]),
-        "chat/train.jsonl": jsonl([_chat("Reply as a poet.", f"Describe season {i}.", f"Season {i}, in verse.")
-                                   for i in range(4)] + [_chat("", "Hi", "Hello"), _chat("", "Hi", "Hello")]),
-        "chat/test.jsonl": jsonl([_chat("", "T", "U")]),
-    })
-    shas["pinned-v1"] = hub.add_repo("seed-org/pinned", {
-        "README.md": b"---\nlicense: cc0-1.0\n---\n", "train.jsonl": jsonl([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(3)])})
+    shas["two"] = hub.add_repo(
+        "seed-org/two-configs",
+        {
+            "README.md": TWO_CONFIGS_CARD.encode(),
+            "alpaca/train.jsonl": jsonl([{"instruction": "Summarize.", "input": "Long text.", "output": "Short."}]),
+            "chat/train.jsonl": jsonl(
+                [_chat("Reply as a poet.", f"Describe season {i}.", f"Season {i}, in verse.") for i in range(4)]
+                + [_chat("", "Hi", "Hello"), _chat("", "Hi", "Hello")]
+            ),
+            "chat/test.jsonl": jsonl([_chat("", "T", "U")]),
+        },
+    )
+    shas["pinned-v1"] = hub.add_repo(
+        "seed-org/pinned",
+        {
+            "README.md": b"---\nlicense: cc0-1.0\n---\n",
+            "train.jsonl": jsonl([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(3)]),
+        },
+    )
     hub.add_tag("seed-org/pinned", "v1.0", shas["pinned-v1"])
     shas["pinned-main"] = hub.add_commit(
-        "seed-org/pinned", {"train.jsonl": jsonl([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(5)])}, "more rows")
-    hub.add_repo("seed-org/secret", {"train.jsonl": jsonl([{"prompt": "p", "completion": "c"}])}, private=True,
-                 readers={"tester"})
-    hub.add_repo("seed-org/members-only", {"README.md": b"# members\n", "train.jsonl": jsonl([{"prompt": "p", "completion": "c"}])},
-                 gated="manual", accepted={"tester"})
+        "seed-org/pinned",
+        {"train.jsonl": jsonl([{"prompt": f"P{i}", "completion": f"C{i}"} for i in range(5)])},
+        "more rows",
+    )
+    hub.add_repo(
+        "seed-org/secret",
+        {"train.jsonl": jsonl([{"prompt": "p", "completion": "c"}])},
+        private=True,
+        readers={"tester"},
+    )
+    hub.add_repo(
+        "seed-org/members-only",
+        {"README.md": b"# members\n", "train.jsonl": jsonl([{"prompt": "p", "completion": "c"}])},
+        gated="manual",
+        accepted={"tester"},
+    )
     return shas
 
 
@@ -86,8 +109,9 @@ def _error_line(err: str) -> str:
     return lines[0]
 
 
-def test_default_seed_is_the_gated_lima_repo(seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path,
-                                             capsys, caplog, monkeypatch) -> None:
+def test_default_seed_is_the_gated_lima_repo(
+    seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path, capsys, caplog, monkeypatch
+) -> None:
     # Without a token: one line about the gating and the fix, before any teacher call.
     monkeypatch.setenv("HF_HOME", str(workdir / "no-login"))
     code, _, err = build(capsys, "--size", "20", "--output", "out")
@@ -110,7 +134,10 @@ def test_default_seed_is_the_gated_lima_repo(seeds_hub: dict[str, str], teacher_
     assert seed["sha"] == seeds_hub["lima"] and seed["revision"] == "main" and seed["gated"] is True
     assert seed["shape"] == "lima" and seed["license"] == "other" and seed["feedback_text"] is False
     card = (release / "README.md").read_text(encoding="utf-8")
-    assert f"`GAIR/lima` at commit `{seeds_hub['lima']}`" in card and "its license is `other` (as its Hub card declares it)" in card
+    assert (
+        f"`GAIR/lima` at commit `{seeds_hub['lima']}`" in card
+        and "its license is `other` (as its Hub card declares it)" in card
+    )
     assert "does **not** republish the seed's texts (the seed is gated" in card
     assert DatasetCard(card).data.to_dict()["source_datasets"] == ["GAIR/lima"]
     # A gated seed's texts are not republished; where each reference is in the seed is.
@@ -120,8 +147,9 @@ def test_default_seed_is_the_gated_lima_repo(seeds_hub: dict[str, str], teacher_
     assert all(row["response_feedback"]["strengths"] for row in feedback.select(range(5)))
 
 
-def test_gated_without_accepted_terms_private_and_missing_repos(seeds_hub: dict[str, str], teacher_env: FakeTeacher,
-                                                                workdir: Path, capsys, monkeypatch) -> None:
+def test_gated_without_accepted_terms_private_and_missing_repos(
+    seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", OTHER_TOKEN)  # a valid account that did not accept the terms: 403
     code, _, err = build(capsys, "--seed", "seed-org/members-only", "--size", "5", "--output", "out")
     assert code == 2 and "seed-org/members-only is a gated dataset" in _error_line(err)
@@ -131,13 +159,18 @@ def test_gated_without_accepted_terms_private_and_missing_repos(seeds_hub: dict[
     assert teacher_env.log.requests == 0
 
 
-def test_pinned_revision_reads_that_commit(seeds_hub: dict[str, str], hub: FakeHub, teacher_env: FakeTeacher,
-                                           workdir: Path, capsys, monkeypatch) -> None:
+def test_pinned_revision_reads_that_commit(
+    seeds_hub: dict[str, str], hub: FakeHub, teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
-    code, _, err = build(capsys, "--seed", "seed-org/pinned", "--seed-revision", "v2.0", "--size", "5", "--output", "out")
+    code, _, err = build(
+        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v2.0", "--size", "5", "--output", "out"
+    )
     line = _error_line(err)
     assert code == 2 and "has no revision 'v2.0'" in line and "branches ['main'], tags ['v1.0']" in line
-    code, _, err = build(capsys, "--seed", "seed-org/pinned", "--seed-revision", "v1.0", "--size", "5", "--output", "out")
+    code, _, err = build(
+        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v1.0", "--size", "5", "--output", "out"
+    )
     assert code == 0, err
     seed = manifest(workdir / "out" / "v0.1.0")["seed"]
     assert seed["sha"] == seeds_hub["pinned-v1"] and seed["revision"] == "v1.0" and seed["rows"] == 3
@@ -153,17 +186,23 @@ def test_pinned_revision_reads_that_commit(seeds_hub: dict[str, str], hub: FakeH
     published = tomllib.loads((workdir / "out" / "v0.2.0" / "recipe.toml").read_text(encoding="utf-8"))
     assert published["seed"] == "seed-org/pinned" and published["seed_revision"] == seeds_hub["pinned-main"]
     hub.add_commit("seed-org/pinned", {"train.jsonl": b'{"prompt": "later", "completion": "row"}\n'}, "move main")
-    code, _, err = build(capsys, "--recipe", str(workdir / "out" / "v0.2.0" / "recipe.toml"), "--output", "out",
-                         "--version", "0.3.0")
+    code, _, err = build(
+        capsys, "--recipe", str(workdir / "out" / "v0.2.0" / "recipe.toml"), "--output", "out", "--version", "0.3.0"
+    )
     assert code == 0, err
     assert manifest(workdir / "out" / "v0.3.0")["seed"]["sha"] == seeds_hub["pinned-main"]
 
 
-def test_configs_and_splits(seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch) -> None:
+def test_configs_and_splits(
+    seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     base = ["--seed", "seed-org/two-configs", "--size", "5", "--output", "out"]
     code, _, err = build(capsys, *base)
-    assert code == 2 and "has several configs ['alpaca', 'chat'] and no default: pass one to --seed-config" in _error_line(err)
+    assert (
+        code == 2
+        and "has several configs ['alpaca', 'chat'] and no default: pass one to --seed-config" in _error_line(err)
+    )
     code, _, err = build(capsys, *base, "--seed-config", "nope")
     assert code == 2 and "has no config 'nope'; it has ['alpaca', 'chat']" in _error_line(err)
     code, _, err = build(capsys, *base, "--seed-config", "chat", "--seed-split", "validation")
@@ -187,29 +226,63 @@ def test_unreachable_hub_is_one_line(teacher_env: FakeTeacher, workdir: Path) ->
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    child = build_process({"HF_ENDPOINT": f"http://127.0.0.1:{closed}", "HF_TOKEN": HUB_TOKEN}, workdir,
-                          "--seed", "GAIR/lima", "--size", "5", "--output", "out")
+    child = build_process(
+        {"HF_ENDPOINT": f"http://127.0.0.1:{closed}", "HF_TOKEN": HUB_TOKEN},
+        workdir,
+        "--seed",
+        "GAIR/lima",
+        "--size",
+        "5",
+        "--output",
+        "out",
+    )
     _, err = child.communicate(timeout=120)
     line = _error_line(err)
     assert child.returncode == 2 and "cannot reach the Hugging Face Hub" in line and "works offline" in line
     assert teacher_env.log.requests == 0
 
 
-def test_nothing_published_holds_a_local_path_or_the_endpoint(teacher_env: FakeTeacher, hub: FakeHub, workdir: Path,
-                                                              capsys, monkeypatch) -> None:
+def test_nothing_published_holds_a_local_path_or_the_endpoint(
+    teacher_env: FakeTeacher, hub: FakeHub, workdir: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     monkeypatch.delenv("OPENAI_BASE_URL")  # given as a flag instead, as a user with an internal server would
     seed_file = write_lima_seed(workdir / "private-data" / "my-pairs.jsonl", single=4)
     output = workdir / "build-output"
-    code, out, err = build(capsys, "--seed", str(seed_file), "--output", str(output), "--base-url", teacher_env.url,
-                           "--teacher-model", "internal-model", "--size", "10", "--license", "cc-by-4.0",
-                           "--push", "--repo-id", "refed-org/clean")
+    code, out, err = build(
+        capsys,
+        "--seed",
+        str(seed_file),
+        "--output",
+        str(output),
+        "--base-url",
+        teacher_env.url,
+        "--teacher-model",
+        "internal-model",
+        "--size",
+        "10",
+        "--license",
+        "cc-by-4.0",
+        "--push",
+        "--repo-id",
+        "refed-org/clean",
+    )
     assert code == 0, err
     published = hub.files_at("refed-org/clean", "main")
     text = "\n".join(content.decode("utf-8", errors="ignore") for content in published.values())
     host = teacher_env.url.split("//", 1)[1].split("/", 1)[0]
-    for secret in (str(workdir), str(output), str(seed_file), "private-data", "build-output", teacher_env.url, host,
-                   TEST_KEY, HUB_TOKEN, os.path.expanduser("~")):
+    for secret in (
+        str(workdir),
+        str(output),
+        str(seed_file),
+        "private-data",
+        "build-output",
+        teacher_env.url,
+        host,
+        TEST_KEY,
+        HUB_TOKEN,
+        os.path.expanduser("~"),
+    ):
         assert secret not in text, secret
     card = DatasetCard(published["README.md"].decode())
     meta = card.data.to_dict()
@@ -224,8 +297,21 @@ def test_nothing_published_holds_a_local_path_or_the_endpoint(teacher_env: FakeT
     # A local seed's texts are republished unless --feedback-text omit says otherwise.
     local = datasets.load_dataset(str(output / "v0.1.0"), "feedback", split="train")
     assert all(local["instruction"]) and published_manifest["seed"]["feedback_text"] is True
-    code, _, err = build(capsys, "--seed", str(seed_file), "--output", str(output), "--base-url", teacher_env.url,
-                         "--size", "10", "--version", "0.2.0", "--feedback-text", "omit")
+    code, _, err = build(
+        capsys,
+        "--seed",
+        str(seed_file),
+        "--output",
+        str(output),
+        "--base-url",
+        teacher_env.url,
+        "--size",
+        "10",
+        "--version",
+        "0.2.0",
+        "--feedback-text",
+        "omit",
+    )
     assert code == 0, err
     omitted = datasets.load_dataset(str(output / "v0.2.0"), "feedback", split="train")
     assert set(omitted["instruction"]) == {""} and sorted(omitted["seed_row"]) == [0, 1, 2, 3]

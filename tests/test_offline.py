@@ -51,9 +51,22 @@ def test_offline_build_with_the_real_small_model(tmp_path: Path) -> None:
     seed = _demo_slice(tmp_path, rows=5)
     # The filters off: this checks the local teacher's plumbing, and the tiny model's near-identical
     # instructions and one-word improvements would be dropped and replaced from further references.
-    proc = build_process({"OPENAI_API_KEY": ""}, tmp_path, "--offline", "--seed", str(seed), "--size", "3",
-                         "--output", "out", "--dedup-threshold", "off", "--no-seed-leakage-filter",
-                         "--no-refusal-filter", "--no-length-filter")
+    proc = build_process(
+        {"OPENAI_API_KEY": ""},
+        tmp_path,
+        "--offline",
+        "--seed",
+        str(seed),
+        "--size",
+        "3",
+        "--output",
+        "out",
+        "--dedup-threshold",
+        "off",
+        "--no-seed-leakage-filter",
+        "--no-refusal-filter",
+        "--no-length-filter",
+    )
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-2000:]
     release = tmp_path / "out" / "v0.1.0"

@@ -50,8 +50,11 @@ def test_versions_are_published_tagged_and_pinned(publishing: FakeHub, workdir: 
     assert publishing.files_at(REPO, "main") == publishing.files_at(REPO, "v1.1.0")
     # The local release is exactly what was published.
     published = publishing.files_at(REPO, "v1.1.0")
-    local_files = {p.relative_to(workdir / "out" / "v1.1.0").as_posix(): p.read_bytes()
-                   for p in (workdir / "out" / "v1.1.0").rglob("*") if p.is_file()}
+    local_files = {
+        p.relative_to(workdir / "out" / "v1.1.0").as_posix(): p.read_bytes()
+        for p in (workdir / "out" / "v1.1.0").rglob("*")
+        if p.is_file()
+    }
     assert published == local_files
 
     card = DatasetCard.load(REPO, repo_type="dataset")
@@ -63,12 +66,19 @@ def test_versions_are_published_tagged_and_pinned(publishing: FakeHub, workdir: 
     assert {c["config_name"] for c in meta["configs"]} == {"default", "feedback", "sft", "preference"}
     info = {i["config_name"]: i for i in meta["dataset_info"]}
     assert info["default"]["splits"][0]["num_examples"] == 30 and info["feedback"]["splits"][0]["num_examples"] == 6
-    history = card.text[card.text.index("## Release history"):]
+    history = card.text[card.text.index("## Release history") :]
     assert history.index("| v1.1.0 |") < history.index("| v1.0.0 |")
     assert 'load_dataset("refed-org/refed", revision="v1.1.0", split="train")' in card.text
 
-    everything = out1 + out2 + err + caplog.text + "".join(
-        p.read_text(errors="ignore") for p in (workdir / "out").rglob("*") if p.is_file() and p.suffix != ".sqlite")
+    everything = (
+        out1
+        + out2
+        + err
+        + caplog.text
+        + "".join(
+            p.read_text(errors="ignore") for p in (workdir / "out").rglob("*") if p.is_file() and p.suffix != ".sqlite"
+        )
+    )
     assert HUB_TOKEN not in everything and TEST_KEY not in everything
 
 
@@ -86,7 +96,9 @@ def test_existing_tag_is_refused_unless_identical(publishing: FakeHub, workdir: 
     assert publishing.snapshot("refed-org/tags") == before
 
 
-def test_failed_commit_tags_nothing_and_failed_tag_is_finished_by_a_rerun(publishing: FakeHub, workdir: Path, capsys) -> None:
+def test_failed_commit_tags_nothing_and_failed_tag_is_finished_by_a_rerun(
+    publishing: FakeHub, workdir: Path, capsys
+) -> None:
     repo = "refed-org/faults"
     assert _push(capsys, "--size", "20", "--version", "1.0.0", "--repo-id", repo)[0] == 0
     before = publishing.snapshot(repo)
@@ -121,8 +133,22 @@ def test_missing_or_rejected_token_changes_nothing(publishing: FakeHub, workdir:
 
 
 def test_dry_run_touches_nothing_remote(publishing: FakeHub, workdir: Path, capsys) -> None:
-    code, out, err = build(capsys, "--seed", "seed.jsonl", "--output", "out", "--dry-run", "--repo-id", "refed-org/dry",
-                           "--size", "20", "--version", "1.0.0")
+    code, out, err = build(
+        capsys,
+        "--seed",
+        "seed.jsonl",
+        "--output",
+        "out",
+        "--dry-run",
+        "--repo-id",
+        "refed-org/dry",
+        "--size",
+        "20",
+        "--version",
+        "1.0.0",
+    )
     assert code == 0, err
-    assert "dry run: nothing is changed on the Hub" in out and "add     data/default/train-00000-of-00001.parquet" in out
+    assert (
+        "dry run: nothing is changed on the Hub" in out and "add     data/default/train-00000-of-00001.parquet" in out
+    )
     assert "tag:     v1.0.0" in out and "refed-org/dry" not in publishing.repos

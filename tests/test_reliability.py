@@ -92,8 +92,9 @@ def test_two_builds_on_one_output_one_exits_2_naming_the_other_and_nothing_is_pa
 def _small_disk(path: Path, size: str) -> bool:
     """Mount a tmpfs of `size` at `path`; False when this machine does not allow it."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, check=False
+    )
     return done.returncode == 0
 
 
@@ -105,14 +106,30 @@ def test_a_full_disk_stops_the_build_at_once_and_a_rerun_on_room_pays_nothing_tw
     limit = None if mounted else (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024)))
     fake = FakeTeacher(TeacherFaults(words=400)).start()  # about 20 KB of answers per record
     # Long answers from the fake's 16-word vocabulary all look alike: the near-duplicate filter is off.
-    args = ("--seed", "seed.jsonl", "--size", "60", "--concurrency", "4", "--max-tokens", "256", "--dedup-threshold", "off")
+    args = (
+        "--seed",
+        "seed.jsonl",
+        "--size",
+        "60",
+        "--concurrency",
+        "4",
+        "--max-tokens",
+        "256",
+        "--dedup-threshold",
+        "off",
+    )
     try:
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **_env(fake)}
         if limit is not None:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # inherited: a refused write is an error, not a kill
         proc = subprocess.Popen(
             [sys.executable, "-m", "refed_hf.build", "--quiet", *args, "--output", str(disk / "out")],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=limit,
         )
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 1, err
@@ -145,11 +162,11 @@ def test_a_full_disk_stops_the_build_at_once_and_a_rerun_on_room_pays_nothing_tw
             signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
 
 
-def test_a_build_that_cannot_fit_on_the_disk_is_refused_before_any_call(teacher_env: FakeTeacher, workdir: Path,
-                                                                         capsys) -> None:
+def test_a_build_that_cannot_fit_on_the_disk_is_refused_before_any_call(
+    teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=3)
-    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out",
-                         "--max-tokens", str(10**12))
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--max-tokens", str(10**12))
     assert code == 2 and "free but this build writes about" in _one_error_line(err)
     assert teacher_env.log.requests == 0 and not (workdir / "out" / "cache.sqlite").exists()
 
@@ -157,12 +174,24 @@ def test_a_build_that_cannot_fit_on_the_disk_is_refused_before_any_call(teacher_
 # --- errors every call would get ---------------------------------------------------------------
 
 FATAL = {
-    "key revoked": (TeacherFaults(api_key=TEST_KEY, revoke_after=40), (), 401,
-                    "the teacher endpoint rejected the API key (HTTP 401 invalid_api_key)"),
-    "out of quota": (TeacherFaults(api_key=TEST_KEY, quota_after=40), (), 429,
-                     "the teacher account is out of quota (HTTP 429 insufficient_quota)"),
-    "model not found": (TeacherFaults(api_key=TEST_KEY, models="gpt-4o-mini"), ("--teacher-model", "gpt-nope"), 404,
-                        "the teacher model 'gpt-nope' was not found (HTTP 404 model_not_found)"),
+    "key revoked": (
+        TeacherFaults(api_key=TEST_KEY, revoke_after=40),
+        (),
+        401,
+        "the teacher endpoint rejected the API key (HTTP 401 invalid_api_key)",
+    ),
+    "out of quota": (
+        TeacherFaults(api_key=TEST_KEY, quota_after=40),
+        (),
+        429,
+        "the teacher account is out of quota (HTTP 429 insufficient_quota)",
+    ),
+    "model not found": (
+        TeacherFaults(api_key=TEST_KEY, models="gpt-4o-mini"),
+        ("--teacher-model", "gpt-nope"),
+        404,
+        "the teacher model 'gpt-nope' was not found (HTTP 404 model_not_found)",
+    ),
 }
 
 
@@ -173,8 +202,20 @@ def test_an_error_every_call_would_get_stops_the_build_at_once(case: str, workdi
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     fake = FakeTeacher(faults).start()
     try:
-        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--concurrency", "4",
-                               "--base-url", fake.url, *extra)
+        code, out, err = build(
+            capsys,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "60",
+            "--output",
+            "out",
+            "--concurrency",
+            "4",
+            "--base-url",
+            fake.url,
+            *extra,
+        )
         assert code == 2 and out == ""
         line = _one_error_line(err)
         assert line.startswith(f"error: the build stopped: {message}") and "no release was written" in line, line
@@ -188,8 +229,19 @@ def test_an_error_every_call_would_get_stops_the_build_at_once(case: str, workdi
         # Fixed (key, credit, model), the same command finishes and pays for nothing twice.
         fake.faults = TeacherFaults(api_key=TEST_KEY)
         fake.key_revoked = False
-        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--concurrency", "4",
-                               "--base-url", fake.url)
+        code, out, err = build(
+            capsys,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "60",
+            "--output",
+            "out",
+            "--concurrency",
+            "4",
+            "--base-url",
+            fake.url,
+        )
         assert code == 0, err
         assert manifest(workdir / "out" / "v0.1.0")["records"] == 60 and _repaid(fake) == 0
     finally:
@@ -248,14 +300,18 @@ def test_a_signal_during_the_imports_ends_the_run_in_one_line(signum: int, tmp_p
     assert proc.returncode == 128 + signum and err == MESSAGE + "\n" and out == ""
 
 
-@pytest.mark.parametrize("signals_sent", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)], ids=["sigterm", "ctrl-c-twice"])
-def test_a_signal_mid_run_ends_it_in_one_line_and_leaves_nothing_behind(signals_sent: tuple[int, ...],
-                                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "signals_sent", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)], ids=["sigterm", "ctrl-c-twice"]
+)
+def test_a_signal_mid_run_ends_it_in_one_line_and_leaves_nothing_behind(
+    signals_sent: tuple[int, ...], tmp_path: Path
+) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=4)
     fake = FakeTeacher(TeacherFaults(latency=0.05)).start()
     try:
-        proc = build_process(_env(fake), tmp_path, "--seed", "seed.jsonl", "--size", "60", "--output", "out",
-                             "--concurrency", "4")
+        proc = build_process(
+            _env(fake), tmp_path, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--concurrency", "4"
+        )
         deadline = time.monotonic() + 60
         while sum(fake.log.answered.values()) < 20 and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -312,10 +368,13 @@ def test_instructions_repeating_the_reference_or_each_other_are_dropped() -> Non
 def test_no_op_answers_are_reasked_counted_and_never_become_records(workdir: Path, capsys, monkeypatch) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=8)
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    fake = FakeTeacher(TeacherFaults(rate_no_change=0.2, rate_empty_analysis=0.15,
-                                     rate_repeated_instructions=0.5)).start()
+    fake = FakeTeacher(
+        TeacherFaults(rate_no_change=0.2, rate_empty_analysis=0.15, rate_repeated_instructions=0.5)
+    ).start()
     try:
-        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "50", "--output", "out", "--base-url", fake.url)
+        code, out, err = build(
+            capsys, "--seed", "seed.jsonl", "--size", "50", "--output", "out", "--base-url", fake.url
+        )
     finally:
         fake.stop()
     assert code == 0, err
@@ -351,8 +410,19 @@ def test_a_timed_out_call_is_retried_twice_at_most_with_twice_the_time(workdir: 
     fake = FakeTeacher(TeacherFaults(latency=0.4)).start()
     try:
         # Answers take 0.4 s: the first try (0.25 s) times out, the retry (0.5 s) gets the answer.
-        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "2", "--output", "slow", "--base-url", fake.url,
-                               "--request-timeout", "0.25")
+        code, out, err = build(
+            capsys,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "2",
+            "--output",
+            "slow",
+            "--base-url",
+            fake.url,
+            "--request-timeout",
+            "0.25",
+        )
         assert code == 0, err
         calls = 2 + 2 + 2 + 2  # feedback (2), instructions (one per feature), 2 responses, 2 improvements
         run = manifest(workdir / "slow" / "v0.1.0")["teacher"]["this_run"]
@@ -362,8 +432,21 @@ def test_a_timed_out_call_is_retried_twice_at_most_with_twice_the_time(workdir: 
         # Answers that never come in time: each call is sent 1 + 2 times, not 1 + --max-retries (8).
         fake.faults.latency = 3.0
         before = fake.log.requests
-        code, out, err = build(capsys, "--seed", "seed.jsonl", "--size", "2", "--output", "never", "--base-url",
-                               fake.url, "--request-timeout", "0.1", "--random-seed", "1")
+        code, out, err = build(
+            capsys,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "2",
+            "--output",
+            "never",
+            "--base-url",
+            fake.url,
+            "--request-timeout",
+            "0.1",
+            "--random-seed",
+            "1",
+        )
         assert code == 1 and fake.log.requests - before == 2 * 3
         assert manifest(workdir / "never" / "v0.1.0")["stages"]["feedback"]["failed"] == {"timeout": 2}
     finally:

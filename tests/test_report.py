@@ -18,7 +18,8 @@ from tests.conftest import HUB_TOKEN, TEST_KEY
 from tests.fakes.hub import FakeHub
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import REPO as SOURCE, build, manifest
+from tests.helpers import REPO as SOURCE
+from tests.helpers import build, manifest
 
 REPO = "refed-org/refed-quality"
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
@@ -27,8 +28,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> FakeTeacher:
-    teacher = FakeTeacher(TeacherFaults(api_key=TEST_KEY, rate_duplicate=0.1, rate_refusal=0.1,
-                                        rate_truncated=0.1, rate_seed_copy=0.05)).start()
+    teacher = FakeTeacher(
+        TeacherFaults(api_key=TEST_KEY, rate_duplicate=0.1, rate_refusal=0.1, rate_truncated=0.1, rate_seed_copy=0.05)
+    ).start()
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", teacher.url)
     yield teacher
@@ -39,12 +41,25 @@ def _images(card: str) -> list[tuple[str, str]]:
     return IMAGE.findall(card)
 
 
-def test_report_in_card_published_and_from_the_cli(bad_teacher: FakeTeacher, workdir: Path, hub: FakeHub,
-                                                   capsys, monkeypatch) -> None:
+def test_report_in_card_published_and_from_the_cli(
+    bad_teacher: FakeTeacher, workdir: Path, hub: FakeHub, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     write_lima_seed(workdir / "seed.jsonl", single=8)
-    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "50", "--output", "out",
-                         "--push", "--repo-id", REPO, "--version", "1.0.0")
+    code, _, err = build(
+        capsys,
+        "--seed",
+        "seed.jsonl",
+        "--size",
+        "50",
+        "--output",
+        "out",
+        "--push",
+        "--repo-id",
+        REPO,
+        "--version",
+        "1.0.0",
+    )
     assert code == 0, err
     release = workdir / "out" / "v1.0.0"
     m = manifest(release)
@@ -52,13 +67,19 @@ def test_report_in_card_published_and_from_the_cli(bad_teacher: FakeTeacher, wor
 
     images = _images(card)
     assert [path for _, path in images] == [figure["file"] for figure in m["quality"]["figures"]]
-    assert {path for _, path in images} == {"assets/lengths.png", "assets/improvement.png", "assets/features.png",
-                                            "assets/filters.png"}
+    assert {path for _, path in images} == {
+        "assets/lengths.png",
+        "assets/improvement.png",
+        "assets/features.png",
+        "assets/filters.png",
+    }
     for alt, path in images:
         assert len(alt) > 30  # a sentence, not a file name
         assert (release / path).read_bytes().startswith(PNG_MAGIC)
     dropped = m["filters"]["dropped"]
-    assert f"records kept ({m['filters']['kept']})" in images[-1][0] and f"refusal {dropped['refusal']}" in images[-1][0]
+    assert (
+        f"records kept ({m['filters']['kept']})" in images[-1][0] and f"refusal {dropped['refusal']}" in images[-1][0]
+    )
     assert f"| dropped by filter `near_duplicate` | {dropped['near_duplicate']} |" in card
     assert f"python -m refed_hf.report hf://datasets/{REPO}@v1.0.0" in card
 
@@ -79,7 +100,9 @@ def test_report_in_card_published_and_from_the_cli(bad_teacher: FakeTeacher, wor
     assert f"distinct 2-gram ratio:    {m['quality']['distinct_2gram_ratio']}" in local_out
     assert f"dropped: refusal {dropped['refusal']}, length {dropped['length']}" in local_out
     for folder in ("local-report", "hub-report"):
-        assert sorted(p.name for p in (workdir / folder).iterdir()) == sorted([*(Path(p).name for _, p in images), "report.png"])
+        assert sorted(p.name for p in (workdir / folder).iterdir()) == sorted(
+            [*(Path(p).name for _, p in images), "report.png"]
+        )
 
     assert report_main([f"hf://datasets/{REPO}@v9.9.9"]) == 2
     assert "cannot read hf://datasets/refed-org/refed-quality@v9.9.9 from the Hub" in capsys.readouterr().err
@@ -89,8 +112,14 @@ def test_report_cli_renders_headless_in_a_child_process(teacher_env: FakeTeacher
     write_lima_seed(workdir / "seed.jsonl", single=2)
     assert build(capsys, "--seed", "seed.jsonl", "--size", "12", "--output", "out")[0] == 0
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
-    done = subprocess.run([sys.executable, "-m", "refed_hf.report", "out/v0.1.0", "--out", "figs", "--changed-over", "5"],
-                          cwd=workdir, env={**env, "PYTHONPATH": str(SOURCE)}, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "refed_hf.report", "out/v0.1.0", "--out", "figs", "--changed-over", "5"],
+        cwd=workdir,
+        env={**env, "PYTHONPATH": str(SOURCE)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "records:                  12" in done.stdout and "changed > 5%" in done.stdout
     for name in ("lengths", "improvement", "features", "filters", "report"):
@@ -99,7 +128,8 @@ def test_report_cli_renders_headless_in_a_child_process(teacher_env: FakeTeacher
     assert report_main(["out"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: out is not a REFED release (no manifest.json or data/default/*.parquet): "
-        "pass a release directory such as ./refed-release/v1.0.0")
+        "pass a release directory such as ./refed-release/v1.0.0"
+    )
 
 
 def test_report_of_an_empty_release(tmp_path: Path) -> None:
@@ -110,9 +140,15 @@ def test_report_of_an_empty_release(tmp_path: Path) -> None:
 
     for config, features in (("default", RECORD_FEATURES), ("feedback", FEEDBACK_FEATURES)):
         (tmp_path / "data" / config).mkdir(parents=True)
-        datasets.Dataset.from_dict({name: [] for name in features}, features=features).to_parquet(str(tmp_path / "data" / config / "train-0.parquet"))
+        datasets.Dataset.from_dict({name: [] for name in features}, features=features).to_parquet(
+            str(tmp_path / "data" / config / "train-0.parquet")
+        )
     filters = {"screened": 3, "kept": 0, "dropped": {"refusal": 3}, "api_refusals": 0, "settings": {}}
     numbers = quality_report(tmp_path, {"filters": filters}, tmp_path / "figs")
     assert numbers["records"] == 0 and numbers["distinct_2gram_ratio"] is None and numbers["changed_share"] is None
-    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["features.png", "filters.png", "improvement.png",
-                                                                      "lengths.png"]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "features.png",
+        "filters.png",
+        "improvement.png",
+        "lengths.png",
+    ]

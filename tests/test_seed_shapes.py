@@ -24,8 +24,13 @@ def _refs(seed: datasets.Dataset) -> list[tuple[str, str, str]]:
 
 
 def test_lima_strings(tmp_path: Path) -> None:
-    rows = [{"conversations": ["Q1", "A1"]}, {"conversations": ["Q2", "A2", "Q3", "A3"]}, {"conversations": ["Q4"]},
-            {"conversations": ["Q1", "A1"]}, {"conversations": ["  ", "A5"]}]
+    rows = [
+        {"conversations": ["Q1", "A1"]},
+        {"conversations": ["Q2", "A2", "Q3", "A3"]},
+        {"conversations": ["Q4"]},
+        {"conversations": ["Q1", "A1"]},
+        {"conversations": ["  ", "A5"]},
+    ]
     seed, report = load_seed(_write(tmp_path / "lima.jsonl", rows))
     assert _refs(seed) == [("", "Q1", "A1")]
     assert report.shape == "lima" and report.rows == 5 and report.kept == 1
@@ -36,11 +41,22 @@ def test_lima_strings(tmp_path: Path) -> None:
 def test_sharegpt_roles_decide_instruction_and_response(tmp_path: Path) -> None:
     rows = [
         {"conversations": [{"from": "human", "value": "Q1"}, {"from": "gpt", "value": "A1"}]},
-        {"conversations": [{"from": "system", "value": "You are a pirate."}, {"from": "human", "value": "Q2"},
-                           {"from": "gpt", "value": "A2"}]},
+        {
+            "conversations": [
+                {"from": "system", "value": "You are a pirate."},
+                {"from": "human", "value": "Q2"},
+                {"from": "gpt", "value": "A2"},
+            ]
+        },
         {"conversations": [{"from": "gpt", "value": "A3"}, {"from": "human", "value": "Q3"}]},  # swapped
-        {"conversations": [{"from": "human", "value": "Q4"}, {"from": "gpt", "value": "A4"},
-                           {"from": "human", "value": "Q5"}, {"from": "gpt", "value": "A5"}]},
+        {
+            "conversations": [
+                {"from": "human", "value": "Q4"},
+                {"from": "gpt", "value": "A4"},
+                {"from": "human", "value": "Q5"},
+                {"from": "gpt", "value": "A5"},
+            ]
+        },
         {"conversations": [{"from": "user", "value": "Q6"}, {"from": "assistant", "value": "A6"}]},
     ]
     seed, report = load_seed(_write(tmp_path / "sharegpt.jsonl", rows))
@@ -71,38 +87,59 @@ def test_chat_messages_keep_one_leading_system_turn(tmp_path: Path) -> None:
 
 
 def test_alpaca_input_is_part_of_the_instruction(tmp_path: Path) -> None:
-    rows = [{"instruction": "Summarize the following text.", "input": "The cat sat on the mat all day.",
-             "output": "A cat rested."},
-            {"instruction": "Name a prime.", "input": "", "output": "7"}]
+    rows = [
+        {
+            "instruction": "Summarize the following text.",
+            "input": "The cat sat on the mat all day.",
+            "output": "A cat rested.",
+        },
+        {"instruction": "Name a prime.", "input": "", "output": "7"},
+    ]
     seed, report = load_seed(_write(tmp_path / "alpaca.jsonl", rows))
     assert report.shape == "alpaca"
-    assert _refs(seed) == [("", "Summarize the following text.\n\nThe cat sat on the mat all day.", "A cat rested."),
-                           ("", "Name a prime.", "7")]
+    assert _refs(seed) == [
+        ("", "Summarize the following text.\n\nThe cat sat on the mat all day.", "A cat rested."),
+        ("", "Name a prime.", "7"),
+    ]
 
 
 def test_dolly_context_is_part_of_the_instruction(tmp_path: Path) -> None:
-    rows = [{"instruction": "When was it built?", "context": "The bridge was built in 1932.", "response": "In 1932.",
-             "category": "closed_qa"},
-            {"instruction": "Give me a colour.", "context": "", "response": "Blue.", "category": "brainstorming"}]
+    rows = [
+        {
+            "instruction": "When was it built?",
+            "context": "The bridge was built in 1932.",
+            "response": "In 1932.",
+            "category": "closed_qa",
+        },
+        {"instruction": "Give me a colour.", "context": "", "response": "Blue.", "category": "brainstorming"},
+    ]
     seed, report = load_seed(_write(tmp_path / "dolly.jsonl", rows))
     assert report.shape == "dolly"
-    assert _refs(seed) == [("", "When was it built?\n\nThe bridge was built in 1932.", "In 1932."),
-                           ("", "Give me a colour.", "Blue.")]
+    assert _refs(seed) == [
+        ("", "When was it built?\n\nThe bridge was built in 1932.", "In 1932."),
+        ("", "Give me a colour.", "Blue."),
+    ]
 
 
 @pytest.mark.parametrize("answer", ["completion", "response"])
 def test_prompt_answer_as_strings(tmp_path: Path, answer: str) -> None:
-    seed, report = load_seed(_write(tmp_path / "strings.jsonl", [{"prompt": "Q1", answer: "A1"}, {"prompt": "Q2", answer: ""}]))
+    seed, report = load_seed(
+        _write(tmp_path / "strings.jsonl", [{"prompt": "Q1", answer: "A1"}, {"prompt": "Q2", answer: ""}])
+    )
     assert report.shape == f"prompt/{answer}"
     assert _refs(seed) == [("", "Q1", "A1")] and dict(report.dropped) == {"empty": 1}
 
 
 @pytest.mark.parametrize("answer", ["completion", "response"])
 def test_prompt_answer_as_conversational_lists(tmp_path: Path, answer: str) -> None:
-    rows = [{"prompt": [{"role": "user", "content": "Q1"}], answer: [{"role": "assistant", "content": "A1"}]},
-            {"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q2"}],
-             answer: [{"role": "assistant", "content": "A2"}]},
-            {"prompt": [{"role": "assistant", "content": "Q3"}], answer: [{"role": "assistant", "content": "A3"}]}]
+    rows = [
+        {"prompt": [{"role": "user", "content": "Q1"}], answer: [{"role": "assistant", "content": "A1"}]},
+        {
+            "prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Q2"}],
+            answer: [{"role": "assistant", "content": "A2"}],
+        },
+        {"prompt": [{"role": "assistant", "content": "Q3"}], answer: [{"role": "assistant", "content": "A3"}]},
+    ]
     seed, report = load_seed(_write(tmp_path / "lists.jsonl", rows))
     assert _refs(seed) == [("", "Q1", "A1"), ("Be brief.", "Q2", "A2")]
     assert dict(report.dropped) == {"wrong_roles": 1}
@@ -136,7 +173,9 @@ def test_local_directory_splits(tmp_path: Path) -> None:
     validation, report = load_seed(str(folder), "validation")
     assert validation["instruction"] == ["V1"] and validation["seed_split"] == ["validation"]
     assert report.provenance["split"] == "validation" and len(report.provenance["sha256"]) == 64
-    with pytest.raises(SeedError, match=r"has no split 'test'; it has \['train', 'validation'\]: pass one to --seed-split"):
+    with pytest.raises(
+        SeedError, match=r"has no split 'test'; it has \['train', 'validation'\]: pass one to --seed-split"
+    ):
         load_seed(str(folder), "test")
     with pytest.raises(SeedError, match=r"has no split 'validation'; it has \['train'\]"):
         load_seed(str(folder / "train.jsonl"), "validation")
@@ -146,14 +185,25 @@ def test_published_recipe_and_endpoint_hold_no_local_path_or_url() -> None:
     from refed_hf.recipe import Recipe
     from refed_hf.release.provenance import endpoint_description, include_feedback_text
 
-    recipe = Recipe(seed="/home/me/secret/pairs.jsonl", output="/srv/out", base_url="http://10.0.0.7:8000/v1",
-                    teacher_gguf="/models/qwen.gguf")
+    recipe = Recipe(
+        seed="/home/me/secret/pairs.jsonl",
+        output="/srv/out",
+        base_url="http://10.0.0.7:8000/v1",
+        teacher_gguf="/models/qwen.gguf",
+    )
     public = recipe.public_dict()
     assert public["seed"] == "pairs.jsonl" and public["teacher_gguf"] == "qwen.gguf"
     assert "output" not in public and "base_url" not in public
     assert Recipe(seed="GAIR/lima").public_dict()["seed"] == "GAIR/lima"
-    assert endpoint_description(False, "http://10.0.0.7:8000/v1", "m", local=False) == "an OpenAI-compatible server serving m"
+    assert (
+        endpoint_description(False, "http://10.0.0.7:8000/v1", "m", local=False)
+        == "an OpenAI-compatible server serving m"
+    )
     assert endpoint_description(False, "https://api.openai.com/v1", "m", local=False) == "OpenAI"
     assert endpoint_description(True, None, "deploy", local=False) == "Azure OpenAI"
-    assert [include_feedback_text("auto", s) for s in ({"gated": True}, {"private": True}, {"gated": False})] == [False, False, True]
+    assert [include_feedback_text("auto", s) for s in ({"gated": True}, {"private": True}, {"gated": False})] == [
+        False,
+        False,
+        True,
+    ]
     assert include_feedback_text("include", {"gated": True}) and not include_feedback_text("omit", {})

@@ -40,19 +40,26 @@ def _load(release: Path, config: str, split: str) -> datasets.Dataset:
 
 def _is_turn_list(value: object) -> bool:
     """What TRL's `is_conversational` tests: a list of dicts with `role` and `content`."""
-    return isinstance(value, list) and bool(value) and all(isinstance(m, dict) and set(m) == {"role", "content"} for m in value)
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and set(m) == {"role", "content"} for m in value)
+    )
 
 
 @pytest.fixture
 def split_release(teacher_env: FakeTeacher, workdir: Path, capsys) -> Path:
     write_lima_seed(workdir / "seed.jsonl", single=12)
-    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "90", "--test-size", "0.25", "--language", "fr",
-                         "--output", "out")
+    code, _, err = build(
+        capsys, "--seed", "seed.jsonl", "--size", "90", "--test-size", "0.25", "--language", "fr", "--output", "out"
+    )
     assert code == 0, err
     return workdir / "out" / "v0.1.0"
 
 
-def test_sft_and_preference_are_trl_shapes_row_for_row_in_grouped_splits(split_release: Path, teacher_env: FakeTeacher) -> None:
+def test_sft_and_preference_are_trl_shapes_row_for_row_in_grouped_splits(
+    split_release: Path, teacher_env: FakeTeacher
+) -> None:
     calls_after_build = teacher_env.log.requests
     ids: dict[str, set[str]] = {}
     total = 0
@@ -66,8 +73,10 @@ def test_sft_and_preference_are_trl_shapes_row_for_row_in_grouped_splits(split_r
         for record, example, pair in zip(records, sft, pairs):
             # One user turn then one assistant turn (no system turn: the seed had none).
             assert _is_turn_list(example["messages"])
-            assert example["messages"] == [{"role": "user", "content": record["instruction"]},
-                                           {"role": "assistant", "content": record["improved_response"]}]
+            assert example["messages"] == [
+                {"role": "user", "content": record["instruction"]},
+                {"role": "assistant", "content": record["improved_response"]},
+            ]
             assert (example["reference_id"], example["feature"]) == (record["reference_id"], record["feature"])
             assert all(_is_turn_list(pair[key]) for key in ("prompt", "chosen", "rejected"))
             assert pair["prompt"] == [{"role": "user", "content": record["instruction"]}]
@@ -152,15 +161,26 @@ def test_split_choice_is_deterministic_grouped_and_seeded() -> None:
 
 def test_system_turn_from_the_feedback_table_comes_first() -> None:
     records = datasets.Dataset.from_dict(
-        {"instruction": ["i1", "i2"], "response": ["r1", "r2"], "improved_response": ["b1", "b2"],
-         "reference_id": ["a", "b"], "feature": ["skill", "subject"]})
+        {
+            "instruction": ["i1", "i2"],
+            "response": ["r1", "r2"],
+            "improved_response": ["b1", "b2"],
+            "reference_id": ["a", "b"],
+            "feature": ["skill", "subject"],
+        }
+    )
     feedback = datasets.Dataset.from_dict({"reference_id": ["a", "b"], "system": ["Answer in French.", ""]})
     tables = training_configs(records, feedback)
-    assert tables["sft"][0]["messages"] == [{"role": "system", "content": "Answer in French."},
-                                            {"role": "user", "content": "i1"}, {"role": "assistant", "content": "b1"}]
+    assert tables["sft"][0]["messages"] == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "i1"},
+        {"role": "assistant", "content": "b1"},
+    ]
     assert tables["sft"][1]["messages"] == [{"role": "user", "content": "i2"}, {"role": "assistant", "content": "b2"}]
-    assert tables["preference"][0]["prompt"] == [{"role": "system", "content": "Answer in French."},
-                                                 {"role": "user", "content": "i1"}]
+    assert tables["preference"][0]["prompt"] == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "i1"},
+    ]
     assert tables["preference"][0]["rejected"] == [{"role": "assistant", "content": "r1"}]
     parts = split_by_reference({"sft": tables["sft"]}, {"b"})
     assert [row["reference_id"] for row in parts["sft"]["test"]] == ["b"]
@@ -198,8 +218,15 @@ def test_one_reference_cannot_be_split_and_costs_nothing_twice(teacher_env: Fake
 
 
 def test_published_recipe_holds_no_local_path_endpoint_or_key() -> None:
-    recipe = Recipe(seed="/home/someone/data/pairs.jsonl", base_url="http://10.0.0.5:8000/v1", output="/srv/out",
-                    teacher_gguf="/models/qwen-7b.gguf", teacher_model="qwen-7b", repo_id="org/name", test_size=0.2)
+    recipe = Recipe(
+        seed="/home/someone/data/pairs.jsonl",
+        base_url="http://10.0.0.5:8000/v1",
+        output="/srv/out",
+        teacher_gguf="/models/qwen-7b.gguf",
+        teacher_model="qwen-7b",
+        repo_id="org/name",
+        test_size=0.2,
+    )
     text = recipe_toml(recipe)
     fields = tomllib.loads(text)
     assert fields["seed"] == "pairs.jsonl" and fields["teacher_model"] == "qwen-7b" and fields["test_size"] == 0.2
@@ -216,15 +243,37 @@ REPO = "refed-org/roundtrip"
 
 
 def _data_digest(release: Path) -> dict[str, str]:
-    return {p.relative_to(release).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted((release / "data").rglob("*.parquet"))}
+    return {
+        p.relative_to(release).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((release / "data").rglob("*.parquet"))
+    }
 
 
-def test_recipe_round_trip_through_the_hub(teacher_env: FakeTeacher, workdir: Path, hub: FakeHub, capsys, monkeypatch) -> None:
+def test_recipe_round_trip_through_the_hub(
+    teacher_env: FakeTeacher, workdir: Path, hub: FakeHub, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     seed = write_lima_seed(workdir / "seed.jsonl", single=8)
-    code, _, err = build(capsys, "--seed", str(seed), "--size", "60", "--test-size", "0.3", "--random-seed", "3",
-                         "--temperature", "0.7", "--version", "1.0.0", "--output", "out", "--push", "--repo-id", REPO)
+    code, _, err = build(
+        capsys,
+        "--seed",
+        str(seed),
+        "--size",
+        "60",
+        "--test-size",
+        "0.3",
+        "--random-seed",
+        "3",
+        "--temperature",
+        "0.7",
+        "--version",
+        "1.0.0",
+        "--output",
+        "out",
+        "--push",
+        "--repo-id",
+        REPO,
+    )
     assert code == 0, err
     published = hub.files_at(REPO, "v1.0.0")
     recipe_text = published["recipe.toml"].decode()
@@ -260,8 +309,17 @@ def test_recipe_round_trip_through_the_hub(teacher_env: FakeTeacher, workdir: Pa
 
 def test_unreachable_hub_is_one_line(workdir: Path) -> None:
     # HF_ENDPOINT is read at import time: a child process with a port nothing listens on.
-    proc = build_process({"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(workdir / "hf")}, workdir,
-                         "--recipe", "hf://datasets/org/name@v1.0.0/recipe.toml", "--output", "out")
+    proc = build_process(
+        {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(workdir / "hf")},
+        workdir,
+        "--recipe",
+        "hf://datasets/org/name@v1.0.0/recipe.toml",
+        "--output",
+        "out",
+    )
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err
-    assert err.startswith("error: cannot reach the Hub to fetch hf://datasets/org/name@v1.0.0/recipe.toml") and err.count("\n") == 1
+    assert (
+        err.startswith("error: cannot reach the Hub to fetch hf://datasets/org/name@v1.0.0/recipe.toml")
+        and err.count("\n") == 1
+    )

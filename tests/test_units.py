@@ -10,13 +10,13 @@ import openai
 import pytest
 
 from refed_hf.builder.plan import quotas, reference_order, split_quota
-from refed_hf.teacher.prices import Usage, prices_for
-from refed_hf.teacher.answers import InvalidAnswer, parse_answer
 from refed_hf.features import teacher_schema
-from refed_hf.teacher.limiter import CallLimiter
 from refed_hf.recipe import Prices, load_recipe
 from refed_hf.schemas import GeneratedInstructions, Improvement
+from refed_hf.teacher.answers import InvalidAnswer, parse_answer
 from refed_hf.teacher.client import _Backoff, _retryable, _server_delay
+from refed_hf.teacher.limiter import CallLimiter
+from refed_hf.teacher.prices import Usage, prices_for
 
 
 def test_cost_is_tokens_times_price_per_million_cached_and_batch_rates_included() -> None:

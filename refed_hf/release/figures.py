@@ -48,8 +48,14 @@ def improvement(response: np.ndarray, improved: np.ndarray, min_ratio: float | N
     top = float(max(response.max(initial=1), improved.max(initial=1)))
     ax.plot([0, top], [0, top], color="grey", linewidth=1, label="same length")
     if min_ratio:
-        ax.plot([0, top], [0, min_ratio * top], color="#c44e52", linestyle="--", linewidth=1,
-                label=f"length filter ({min_ratio:g} x)")
+        ax.plot(
+            [0, top],
+            [0, min_ratio * top],
+            color="#c44e52",
+            linestyle="--",
+            linewidth=1,
+            label=f"length filter ({min_ratio:g} x)",
+        )
     ax.set_xlabel("response (characters)")
     ax.set_ylabel("improved response (characters)")
     ax.legend(fontsize=8)

@@ -11,10 +11,10 @@ from importlib import metadata
 from typing import Any
 
 from .. import __version__
-from ..teacher.accounting import Ledger
-from ..teacher.prices import PRICES_CHECKED, Usage, prices_for
 from ..prompts import PROMPT_SET_VERSION, prompt_set_hash
 from ..recipe import Recipe
+from ..teacher.accounting import Ledger
+from ..teacher.prices import PRICES_CHECKED, Usage, prices_for
 
 LIBRARIES = ("datasets", "huggingface_hub", "openai", "pydantic", "tenacity", "pyarrow")
 
@@ -63,7 +63,10 @@ def make_manifest(
         "offline_demo": offline_demo,
         "recipe": recipe.public_dict(),
         "seed": seed,
-        **{name: outcome[name] for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "rounds")},
+        **{
+            name: outcome[name]
+            for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "rounds")
+        },
         "stages": {
             stage: {
                 "in": items_in,
@@ -92,7 +95,9 @@ def make_manifest(
             "release_direct_usd": usd(total.used_usage(), False),
             "release_batch_usd": usd(total.used_usage(), True),
         },
-        "cached_share": round(total.used_cached_tokens / total.used_prompt_tokens, 4) if total.used_prompt_tokens else 0.0,
+        "cached_share": round(total.used_cached_tokens / total.used_prompt_tokens, 4)
+        if total.used_prompt_tokens
+        else 0.0,
         "batch_api": batch,
         "statistics": statistics,
         "wall_time_s": round(time.monotonic() - started, 3),

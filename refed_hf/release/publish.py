@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+from huggingface_hub.hf_api import RepoFile
 
 from ..errors import CredentialError, PublishError
 
@@ -64,8 +66,11 @@ class PublishPlan:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def describe(self) -> str:
-        lines = [f"repo:    {self.repo_id} ({'exists' if self.repo_exists else 'to be created'})",
-                 f"tag:     {self.tag}", f"action:  {self.action}: {self.reason}"]
+        lines = [
+            f"repo:    {self.repo_id} ({'exists' if self.repo_exists else 'to be created'})",
+            f"tag:     {self.tag}",
+            f"action:  {self.action}: {self.reason}",
+        ]
         if self.action == "commit-and-tag":
             lines.append(f"commit on main (parent {self.parent_commit or 'none'}):")
             lines += [f"  add     {path}" for path in self.uploads]
@@ -88,20 +93,24 @@ class Publisher:
                 self.api.whoami()
             except HfHubHTTPError as exc:
                 if exc.response is not None and exc.response.status_code in (401, 403):
-                    raise CredentialError("the Hub rejected the token: set a valid HF_TOKEN (write access) or run `hf auth login`") from None
+                    raise CredentialError(
+                        "the Hub rejected the token: set a valid HF_TOKEN (write access) or run `hf auth login`"
+                    ) from None
                 raise PublishError(f"cannot reach the Hub to check the token: {_short(exc)}") from None
 
     def _remote_data(self, revision: str) -> dict[str, str]:
         entries = self.api.list_repo_tree(self.repo_id, recursive=True, revision=revision, repo_type="dataset")
         return {
-            e.path: (e.lfs.sha256 if getattr(e, "lfs", None) else "")
+            e.path: (e.lfs.sha256 if e.lfs else "")
             for e in entries
-            if getattr(e, "blob_id", None) is not None and e.path.startswith(DATA_PREFIX)
+            if isinstance(e, RepoFile) and e.path.startswith(DATA_PREFIX)
         }
 
     def _remote_manifest(self, revision: str) -> dict[str, Any] | None:
         try:
-            path = hf_hub_download(self.repo_id, "manifest.json", revision=revision, repo_type="dataset", token=self.api.token)
+            path = hf_hub_download(
+                self.repo_id, "manifest.json", revision=revision, repo_type="dataset", token=self.api.token
+            )
         except HfHubHTTPError:
             return None
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -112,8 +121,7 @@ class Publisher:
         try:
             info = self.api.repo_info(self.repo_id, repo_type="dataset")
         except RepositoryNotFoundError:
-            return PublishPlan(self.repo_id, tag, "commit-and-tag", "new repo", False, None, sorted(files),
-                               history=[])
+            return PublishPlan(self.repo_id, tag, "commit-and-tag", "new repo", False, None, sorted(files), history=[])
         tags = {ref.name: ref.target_commit for ref in self.api.list_repo_refs(self.repo_id, repo_type="dataset").tags}
         fingerprint = data_fingerprint(files)
         if tag in tags:
@@ -125,16 +133,32 @@ class Publisher:
         newer = [t for t in tags if (_version_key(t) or (0, 0, 0)) > (_version_key(tag) or (0, 0, 0))]
         if newer:
             latest = max(newer, key=lambda t: _version_key(t) or (0, 0, 0))
-            raise PublishError(f"{tag} is lower than {latest}, already published on {self.repo_id}: pass a --version above it")
+            raise PublishError(
+                f"{tag} is lower than {latest}, already published on {self.repo_id}: pass a --version above it"
+            )
         history = self._history(tags)
         head = info.sha
         remote_manifest = self._remote_manifest(head) if head else None
-        if remote_manifest and remote_manifest.get("version") == version and self._remote_data(head) == fingerprint:
-            return PublishPlan(self.repo_id, tag, "tag-only", f"main already holds {tag} (an earlier run stopped before tagging)",
-                               True, head, history=history)
+        if (
+            head
+            and remote_manifest
+            and remote_manifest.get("version") == version
+            and self._remote_data(head) == fingerprint
+        ):
+            return PublishPlan(
+                self.repo_id,
+                tag,
+                "tag-only",
+                f"main already holds {tag} (an earlier run stopped before tagging)",
+                True,
+                head,
+                history=history,
+            )
         remote_paths = set(self.api.list_repo_files(self.repo_id, revision=head, repo_type="dataset"))
         deletions = sorted(p for p in remote_paths - set(files) if p != ".gitattributes")
-        return PublishPlan(self.repo_id, tag, "commit-and-tag", "new release", True, head, sorted(files), deletions, history)
+        return PublishPlan(
+            self.repo_id, tag, "commit-and-tag", "new release", True, head, sorted(files), deletions, history
+        )
 
     def _history(self, tags: dict[str, str]) -> list[dict[str, Any]]:
         """Earlier releases, from the manifest each tag holds."""
@@ -144,8 +168,14 @@ class Publisher:
                 continue
             manifest = self._remote_manifest(tags[tag])
             if manifest:
-                history.append({"version": tag, "date": manifest.get("created_at", "")[:10], "records": manifest.get("records"),
-                                "teacher": manifest.get("recipe", {}).get("teacher_model", "?")})
+                history.append(
+                    {
+                        "version": tag,
+                        "date": manifest.get("created_at", "")[:10],
+                        "records": manifest.get("records"),
+                        "teacher": manifest.get("recipe", {}).get("teacher_model", "?"),
+                    }
+                )
         return history
 
     def execute(self, plan: PublishPlan, release: Path, message: str) -> str:
@@ -158,18 +188,28 @@ class Publisher:
                 self.api.create_repo(self.repo_id, repo_type="dataset", private=self.private, exist_ok=True)
                 plan.parent_commit = self.api.repo_info(self.repo_id, repo_type="dataset").sha
             files = local_files(release)
-            operations: list[Any] = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(files[path])) for path in plan.uploads]
+            operations: list[Any] = [
+                CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(files[path])) for path in plan.uploads
+            ]
             operations += [CommitOperationDelete(path_in_repo=path) for path in plan.deletions]
             try:
                 commit = self.api.create_commit(
-                    self.repo_id, operations, commit_message=message, repo_type="dataset",
-                    revision="main", parent_commit=plan.parent_commit,
+                    self.repo_id,
+                    operations,
+                    commit_message=message,
+                    repo_type="dataset",
+                    revision="main",
+                    parent_commit=plan.parent_commit,
                 )
             except HfHubHTTPError as exc:
-                raise PublishError(f"the commit to {self.repo_id} failed ({_short(exc)}); nothing was tagged: rerun the same command") from None
+                raise PublishError(
+                    f"the commit to {self.repo_id} failed ({_short(exc)}); nothing was tagged: rerun the same command"
+                ) from None
             commit_oid = commit.oid
         try:
-            self.api.create_tag(self.repo_id, tag=plan.tag, revision=commit_oid, repo_type="dataset", tag_message=message)
+            self.api.create_tag(
+                self.repo_id, tag=plan.tag, revision=commit_oid, repo_type="dataset", tag_message=message
+            )
         except HfHubHTTPError as exc:
             raise PublishError(
                 f"committed {commit_oid[:12]} to {self.repo_id} but creating tag {plan.tag} failed ({_short(exc)}): "
@@ -208,6 +248,8 @@ def publish(
         say(f"nothing to publish: {plan.reason}")
         return plan
     oid = publisher.execute(plan, release, message=f"REFED release {plan.tag}")
-    say(f"published {repo_id} {plan.tag} (commit {oid[:12]}): load it with "
-        f"load_dataset({repo_id!r}, revision={plan.tag!r})")
+    say(
+        f"published {repo_id} {plan.tag} (commit {oid[:12]}): load it with "
+        f"load_dataset({repo_id!r}, revision={plan.tag!r})"
+    )
     return plan

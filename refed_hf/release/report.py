@@ -77,7 +77,11 @@ def _mean_pairwise_similarity(texts: list[str]) -> float | None:
 def _read(release: Path) -> dict[str, Any]:
     """Lengths of every record, the samples, and the feature counts of the feedback table."""
     rows = _rows(release)
-    diversity, similarity, change = _pick(rows, DIVERSITY_SAMPLE), _pick(rows, SIMILARITY_SAMPLE), _pick(rows, CHANGE_SAMPLE)
+    diversity, similarity, change = (
+        _pick(rows, DIVERSITY_SAMPLE),
+        _pick(rows, SIMILARITY_SAMPLE),
+        _pick(rows, CHANGE_SAMPLE),
+    )
     lengths: dict[str, list[np.ndarray]] = {name: [] for name in LENGTH_FIELDS}
     instructions: dict[int, str] = {}
     pairs: list[tuple[str, str]] = []
@@ -88,8 +92,9 @@ def _read(release: Path) -> dict[str, Any]:
         wanted = [i for i in range(start, start + batch.num_rows) if i in diversity or i in similarity or i in change]
         if wanted:
             picked = batch.take([i - start for i in wanted]).to_pydict()
-            for i, instruction, response, improved in zip(wanted, picked["instruction"], picked["response"],
-                                                          picked["improved_response"]):
+            for i, instruction, response, improved in zip(
+                wanted, picked["instruction"], picked["response"], picked["improved_response"]
+            ):
                 if i in diversity or i in similarity:
                     instructions[i] = instruction
                 if i in change:
@@ -104,7 +109,9 @@ def _read(release: Path) -> dict[str, Any]:
             features["skills"].update(label.strip() for label in labels)
     return {
         "rows": rows,
-        "lengths": {name: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64) for name, parts in lengths.items()},
+        "lengths": {
+            name: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64) for name, parts in lengths.items()
+        },
         "diversity": [instructions[i] for i in sorted(diversity)],
         "similarity": [instructions[i] for i in sorted(similarity)],
         "pairs": pairs,
@@ -112,7 +119,9 @@ def _read(release: Path) -> dict[str, Any]:
     }
 
 
-def quality_report(release: Path, manifest: dict[str, Any], out: Path, changed_over: float = CHANGED_OVER) -> dict[str, Any]:
+def quality_report(
+    release: Path, manifest: dict[str, Any], out: Path, changed_over: float = CHANGED_OVER
+) -> dict[str, Any]:
     """Write the figures into `out` and return the numbers and the figures (file, alt text)."""
     data = _read(release)
     lengths = data["lengths"]
@@ -141,10 +150,16 @@ def quality_report(release: Path, manifest: dict[str, Any], out: Path, changed_o
     figures.improvement(lengths["response"], lengths["improved_response"], min_ratio, out / FIGURES["improvement"])
     figures.top_features(top, out / FIGURES["features"])
     drawn = [
-        ("lengths", "Histograms of the length in characters of the instructions, responses and improved responses "
-                    f"(medians {medians['instruction']}, {medians['response']} and {medians['improved_response']})"),
-        ("improvement", "Scatter plot of each record's improved response length against its response length, "
-                        f"with the same-length line (median ratio {numbers['median_improved_to_response_ratio']})"),
+        (
+            "lengths",
+            "Histograms of the length in characters of the instructions, responses and improved responses "
+            f"(medians {medians['instruction']}, {medians['response']} and {medians['improved_response']})",
+        ),
+        (
+            "improvement",
+            "Scatter plot of each record's improved response length against its response length, "
+            f"with the same-length line (median ratio {numbers['median_improved_to_response_ratio']})",
+        ),
         ("features", f"Bar charts of the {TOP} most frequent subject areas and skills of the references"),
     ]
     if filters:
@@ -172,7 +187,9 @@ def describe(numbers: dict[str, Any]) -> str:
     filters = numbers.get("filters")
     if filters:
         dropped = ", ".join(f"{name} {n}" for name, n in filters["dropped"].items())
-        lines.append(f"filters:                  {filters['screened']} screened, {filters['kept']} kept; dropped: {dropped}")
+        lines.append(
+            f"filters:                  {filters['screened']} screened, {filters['kept']} kept; dropped: {dropped}"
+        )
         lines.append(f"refused (API field):      {filters.get('api_refusals', 0)} (failed before screening, replaced)")
     else:
         lines.append("filters:                  not recorded (release built before the filters)")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import datasets
 
@@ -96,7 +97,9 @@ def split_rows(splits: dict[str, dict[str, datasets.Dataset]]) -> dict[str, dict
     return {config: {split: len(table) for split, table in parts.items()} for config, parts in splits.items()}
 
 
-def split_summary(splits: dict[str, dict[str, datasets.Dataset]], held_out: set[str], test_size: float) -> dict[str, Any]:
+def split_summary(
+    splits: dict[str, dict[str, datasets.Dataset]], held_out: set[str], test_size: float
+) -> dict[str, Any]:
     """New manifest keys: `splits` (what was held out, rows per config and split) and, with a test split,
     `split_statistics` (the records' statistics per split)."""
     summary: dict[str, Any] = {

@@ -41,7 +41,9 @@ def _sft_batch(batch: dict[str, list[Any]], systems: dict[str, str]) -> dict[str
     return {
         "messages": [
             [*_opening(systems.get(rid), instruction), {"role": "assistant", "content": improved}]
-            for rid, instruction, improved in zip(batch["reference_id"], batch["instruction"], batch["improved_response"])
+            for rid, instruction, improved in zip(
+                batch["reference_id"], batch["instruction"], batch["improved_response"]
+            )
         ],
         "reference_id": batch["reference_id"],
         "feature": batch["feature"],
@@ -58,8 +60,9 @@ def _preference_batch(batch: dict[str, list[Any]], systems: dict[str, str]) -> d
     return {"prompt": prompts, "chosen": chosen, "rejected": rejected, "reference_id": batch["reference_id"]}
 
 
-def _convert(records: datasets.Dataset, fn: Any, systems: dict[str, str], features: datasets.Features,
-             cache_file: Path | None) -> datasets.Dataset:
+def _convert(
+    records: datasets.Dataset, fn: Any, systems: dict[str, str], features: datasets.Features, cache_file: Path | None
+) -> datasets.Dataset:
     name = fn.__name__.strip("_")
     return records.map(
         fn,
@@ -76,12 +79,14 @@ def _convert(records: datasets.Dataset, fn: Any, systems: dict[str, str], featur
     )
 
 
-def training_configs(records: datasets.Dataset, feedback: datasets.Dataset,
-                     workdir: Path | None = None) -> dict[str, datasets.Dataset]:
+def training_configs(
+    records: datasets.Dataset, feedback: datasets.Dataset, workdir: Path | None = None
+) -> dict[str, datasets.Dataset]:
     """`sft` and `preference`, row for row from `records` (Arrow files under `workdir` when given)."""
     systems = system_turns(feedback)
     return {
         "sft": _convert(records, _sft_batch, systems, SFT_FEATURES, workdir / "sft.arrow" if workdir else None),
-        "preference": _convert(records, _preference_batch, systems, PREFERENCE_FEATURES,
-                               workdir / "preference.arrow" if workdir else None),
+        "preference": _convert(
+            records, _preference_batch, systems, PREFERENCE_FEATURES, workdir / "preference.arrow" if workdir else None
+        ),
     }

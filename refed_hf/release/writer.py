@@ -18,16 +18,21 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import datasets
 
 from .. import signals
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # datasets' usual shard size for push_to_hub
-CONFIG_DIRS = {"default": "data/default", "feedback": "data/feedback", "sft": "data/sft",
-               "preference": "data/preference"}
+CONFIG_DIRS = {
+    "default": "data/default",
+    "feedback": "data/feedback",
+    "sft": "data/sft",
+    "preference": "data/preference",
+}
 
 
 def release_dir(output: str | Path, version: str) -> Path:
@@ -50,12 +55,15 @@ def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, 
     return {"num_bytes": num_bytes, "download_size": download_size, "shards": shards}
 
 
-def _write_config(parts: datasets.Dataset | Mapping[str, datasets.Dataset], folder: Path,
-                  max_shard_bytes: int) -> dict[str, Any]:
+def _write_config(
+    parts: datasets.Dataset | Mapping[str, datasets.Dataset], folder: Path, max_shard_bytes: int
+) -> dict[str, Any]:
     """One config's splits (a bare Dataset is split `train`): totals as before, plus per split."""
     splits = {"train": parts} if isinstance(parts, datasets.Dataset) else dict(parts)
-    written = {split: {**_write_parquet(table, folder, max_shard_bytes, split), "rows": len(table)}
-               for split, table in splits.items()}
+    written = {
+        split: {**_write_parquet(table, folder, max_shard_bytes, split), "rows": len(table)}
+        for split, table in splits.items()
+    }
     totals = {key: sum(sizes[key] for sizes in written.values()) for key in ("num_bytes", "download_size", "shards")}
     return {**totals, "splits": written}
 
@@ -82,13 +90,16 @@ def write_release(
 
     with signals.cleanup_on_abort(remove_staging):
         try:
-            files = {config: _write_config(tables[config], staging / CONFIG_DIRS[config], max_shard_bytes)
-                     for config in tables}
+            files = {
+                config: _write_config(tables[config], staging / CONFIG_DIRS[config], max_shard_bytes)
+                for config in tables
+            }
             manifest = {**manifest, "files": files}
             if add_assets is not None:  # e.g. the quality report: figures next to the data, numbers in the manifest
                 manifest = add_assets(staging, manifest)
-            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                                                   encoding="utf-8")
+            (staging / "manifest.json").write_text(
+                json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
             (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text, encoding="utf-8")

@@ -26,8 +26,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx2
 import openai
@@ -160,7 +161,9 @@ class BatchTransport:
             self._key_batch.update(dict.fromkeys(keys, file_id))
         self._inherited = set(self._live)  # recorded by an earlier run
 
-    async def __call__(self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str) -> CachedAnswer:
+    async def __call__(
+        self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str
+    ) -> CachedAnswer:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             # datasets runs each map in its own event loop: waiters and the worker belong to one loop.
@@ -213,7 +216,8 @@ class BatchTransport:
             stop=stop_after_attempt(self._teacher.max_retries + 1),
             wait=wait_random_exponential(multiplier=0.5, max=30),
             retry=retry_if_exception(
-                lambda exc: _retryable(exc) and (resend or isinstance(exc, openai.APIStatusError))),
+                lambda exc: _retryable(exc) and (resend or isinstance(exc, openai.APIStatusError))
+            ),
             reraise=True,
         ):
             with attempt:
@@ -227,8 +231,13 @@ class BatchTransport:
         self.stats.waves += 1
         wave = f"{self.stats.waves}: {_wave_label(lines)}"
         payloads = [
-            (json.dumps({"custom_id": line.key, "method": "POST", "url": self._endpoint, "body": line.body},
-                        ensure_ascii=False) + "\n").encode()
+            (
+                json.dumps(
+                    {"custom_id": line.key, "method": "POST", "url": self._endpoint, "body": line.body},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            ).encode()
             for line in lines
         ]
         sent: Counter[str] = Counter()
@@ -389,11 +398,13 @@ class BatchTransport:
         if not response:
             return str((entry.get("error") or {}).get("code") or "batch_expired")
         body = response.get("body")
-        http = httpx2.Response(response["status_code"], json=body,
-                               request=httpx2.Request("POST", "https://batch.invalid" + self._endpoint))
+        http = httpx2.Response(
+            response["status_code"], json=body, request=httpx2.Request("POST", "https://batch.invalid" + self._endpoint)
+        )
         message = (body.get("error") or {}).get("message", "") if isinstance(body, dict) else ""
-        return self._teacher._client_for_loop()._make_status_error(message or "batch line failed", body=body,
-                                                                   response=http)
+        return self._teacher._client_for_loop()._make_status_error(
+            message or "batch line failed", body=body, response=http
+        )
 
     def _retry_or_fail(self, line: _Line, error: BaseException | str) -> None:
         if error == "batch_expired":

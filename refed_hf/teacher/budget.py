@@ -34,8 +34,9 @@ class BudgetExceeded(RefedError):
 class BudgetGuard:
     """A `Transport` that passes calls to `inner` while the budget allows."""
 
-    def __init__(self, inner: Transport, prices: ModelPrices, budget: float, batch: bool,
-                 completions: CompletionEstimates) -> None:
+    def __init__(
+        self, inner: Transport, prices: ModelPrices, budget: float, batch: bool, completions: CompletionEstimates
+    ) -> None:
         self.inner = inner
         self.prices = prices
         self.budget = budget
@@ -54,7 +55,9 @@ class BudgetGuard:
         usage = Usage(prompt_tokens(body), 0, self._completions.expected(answer_kind(body)))
         return self.prices.cost(usage, self.batch)
 
-    async def __call__(self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str) -> CachedAnswer:
+    async def __call__(
+        self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str
+    ) -> CachedAnswer:
         estimate = self._estimate(body)
         while True:
             if self.tripped or self.spent + estimate > self.budget:
@@ -75,8 +78,9 @@ class BudgetGuard:
             for waiter in waiting:
                 if not waiter.done():
                     waiter.set_result(None)
-        self.spent += self.prices.cost(Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens),
-                                       self.batch)
+        self.spent += self.prices.cost(
+            Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens), self.batch
+        )
         return answer
 
     def stop(self) -> BudgetExceeded:

@@ -153,12 +153,15 @@ class ResponseCache:
         self._db.execute("COMMIT")
 
     def record_batch(self, input_file_id: str, batch_id: str, status: str) -> None:
-        self._db.execute("UPDATE batches SET batch_id = ?, status = ? WHERE input_file_id = ?",
-                         (batch_id, status, input_file_id))
+        self._db.execute(
+            "UPDATE batches SET batch_id = ?, status = ? WHERE input_file_id = ?", (batch_id, status, input_file_id)
+        )
 
     def record_collected(self, input_file_id: str, status: str) -> None:
-        self._db.execute("UPDATE batches SET status = ?, collected_at = ? WHERE input_file_id = ?",
-                         (status, time.time(), input_file_id))
+        self._db.execute(
+            "UPDATE batches SET status = ?, collected_at = ? WHERE input_file_id = ?",
+            (status, time.time(), input_file_id),
+        )
 
     def forget_upload(self, input_file_id: str) -> None:
         """An upload whose batch was never created: its lines were not paid for."""

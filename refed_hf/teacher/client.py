@@ -15,23 +15,24 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from ..features import teacher_schema
+from ..prompts import Messages, reask_messages
 from .accounting import CallCounts, Ledger
 from .answers import InvalidAnswer, parse_answer
 from .cache import CachedAnswer, ResponseCache, request_key
 from .estimates import CompletionEstimates, answer_kind, prompt_tokens
 from .failures import FatalStop, fatal_error, is_content_filter
-from .timeouts import TimeoutPolicy
-from ..features import teacher_schema
 from .limiter import CallLimiter
-from ..prompts import Messages, reask_messages
+from .timeouts import TimeoutPolicy
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -286,8 +287,10 @@ class Teacher:
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._backoff,
             retry=retry_if_exception(
-                lambda exc: _retryable(exc)
-                and not (isinstance(exc, openai.APITimeoutError) and not self.timeouts.may_retry(timed_out))
+                lambda exc: (
+                    _retryable(exc)
+                    and not (isinstance(exc, openai.APITimeoutError) and not self.timeouts.may_retry(timed_out))
+                )
             ),
             reraise=True,
         )
@@ -305,7 +308,9 @@ class Teacher:
                         # deployments, errors) without its parameter transform, which walks every
                         # message and the nested schema on each call: about a millisecond of CPU.
                         completion = await self._client_for_loop().post(
-                            "/chat/completions", cast_to=ChatCompletion, body=body,
+                            "/chat/completions",
+                            cast_to=ChatCompletion,
+                            body=body,
                             options={"timeout": timeout} if timeout is not None else {},
                         )
                     except openai.RateLimitError:
@@ -336,8 +341,9 @@ def answer_of(completion: ChatCompletion) -> CachedAnswer:
     refusal = getattr(choice.message, "refusal", None)
     if refusal:
         return CachedAnswer(refusal, "refusal", prompt_tokens, completion_tokens, cached_tokens)
-    return CachedAnswer(choice.message.content or "", choice.finish_reason, prompt_tokens, completion_tokens,
-                        cached_tokens)
+    return CachedAnswer(
+        choice.message.content or "", choice.finish_reason, prompt_tokens, completion_tokens, cached_tokens
+    )
 
 
 def count_answer(counts: CallCounts, answer: CachedAnswer) -> None:

@@ -28,9 +28,7 @@ def client_factory(azure: bool, base_url: str | None, timeout: float, api_key: s
     if api_key is not None and base_url is not None:  # a local server of our own: no credential needed
         return lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
     creds = openai_credentials(base_url)
-    return lambda: openai.AsyncOpenAI(
-        api_key=creds.api_key, base_url=creds.base_url, max_retries=0, timeout=timeout
-    )
+    return lambda: openai.AsyncOpenAI(api_key=creds.api_key, base_url=creds.base_url, max_retries=0, timeout=timeout)
 
 
 def endpoint_name(azure: bool, base_url: str | None) -> str:
@@ -55,12 +53,18 @@ def preflight(factory: ClientFactory, where: str) -> None:
     try:
         asyncio.run(probe())
     except openai.AuthenticationError:
-        raise CredentialError(f"the teacher endpoint {where} rejected the API key: check OPENAI_API_KEY (or the Azure key)") from None
+        raise CredentialError(
+            f"the teacher endpoint {where} rejected the API key: check OPENAI_API_KEY (or the Azure key)"
+        ) from None
     except openai.NotFoundError:
         return
     except openai.APIConnectionError as exc:
-        raise EndpointError(f"cannot reach the teacher endpoint {where} ({exc.__class__.__name__}): check --base-url and that the server is up") from None
+        raise EndpointError(
+            f"cannot reach the teacher endpoint {where} ({exc.__class__.__name__}): check --base-url and that the server is up"
+        ) from None
     except openai.APIStatusError as exc:
         if exc.status_code >= 500 or exc.status_code == 429:
             return  # reachable; the run's retries deal with a busy or flaky server
-        raise EndpointError(f"the teacher endpoint {where} answered HTTP {exc.status_code} to a model listing: check --base-url") from None
+        raise EndpointError(
+            f"the teacher endpoint {where} answered HTTP {exc.status_code} to a model listing: check --base-url"
+        ) from None

@@ -80,7 +80,9 @@ def _wait_until_ready(base_url: str, child: subprocess.Popen[str], timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise LocalTeacherError(f"the local teacher exited while loading the model: {child.stderr.read()[-300:] if child.stderr else ''}")
+            raise LocalTeacherError(
+                f"the local teacher exited while loading the model: {child.stderr.read()[-300:] if child.stderr else ''}"
+            )
         try:
             with urllib.request.urlopen(base_url + "/models", timeout=5) as answer:
                 if answer.status == 200:
@@ -96,8 +98,21 @@ def local_teacher(server: LocalServer) -> Iterator[str]:
     """Serve `server.model` for the duration of the block; yields the OpenAI base URL (…/v1)."""
     check_runtime()
     child = subprocess.Popen(
-        [sys.executable, "-m", "refed_hf.teacher.local_server", "--model", str(server.model), "--ctx", str(server.context),
-         "--parallel", str(server.parallel), "--threads", str(server.threads), "--parent", str(os.getpid())],
+        [
+            sys.executable,
+            "-m",
+            "refed_hf.teacher.local_server",
+            "--model",
+            str(server.model),
+            "--ctx",
+            str(server.context),
+            "--parallel",
+            str(server.parallel),
+            "--threads",
+            str(server.threads),
+            "--parent",
+            str(os.getpid()),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -152,5 +167,3 @@ def cap_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     visit(capped)
     return capped
-
-

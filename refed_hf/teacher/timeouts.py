@@ -50,10 +50,17 @@ class TimeoutPolicy:
         p95 = self.p95()
         if self.base is None or p95 is None or p95 <= P95_SHARE_WARNING * self.base:
             return None
-        return (f"--request-timeout {self.base:g} s looks too short: 95% of answers took up to {p95:.1f} s "
-                f"(over {P95_SHARE_WARNING:.0%} of it); raise it to at least {2 * p95:.0f} s")
+        return (
+            f"--request-timeout {self.base:g} s looks too short: 95% of answers took up to {p95:.1f} s "
+            f"(over {P95_SHARE_WARNING:.0%} of it); raise it to at least {2 * p95:.0f} s"
+        )
 
     def report(self) -> dict[str, float | int | str | None]:
         p95 = self.p95()
-        return {"request_timeout_s": self.base, "max_timeout_retries": self.max_retries, "timeouts": self.count,
-                "latency_p95_s": None if p95 is None else round(p95, 3), "advice": self.advice()}
+        return {
+            "request_timeout_s": self.base,
+            "max_timeout_retries": self.max_retries,
+            "timeouts": self.count,
+            "latency_p95_s": None if p95 is None else round(p95, 3),
+            "advice": self.advice(),
+        }

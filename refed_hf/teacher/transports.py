@@ -19,7 +19,9 @@ from .prices import prices_for
 def check_cost_options(recipe: Recipe) -> None:
     """Refuse, before any paid call, options that cannot work together."""
     if recipe.batch and recipe.local:
-        raise RecipeError("--batch needs a provider with the Batch API (OpenAI or Azure OpenAI), not a local teacher: drop --batch")
+        raise RecipeError(
+            "--batch needs a provider with the Batch API (OpenAI or Azure OpenAI), not a local teacher: drop --batch"
+        )
     if recipe.max_budget is not None and prices_for(recipe.teacher_model, recipe.prices) is None:
         raise RecipeError(
             f"--max-budget needs the price of '{recipe.teacher_model}', which the price table lacks: give "
@@ -49,12 +51,19 @@ def use_transports(recipe: Recipe, teacher: Teacher, cache: ResponseCache, quiet
     """Put the Batch API and the budget guard behind `teacher` as the recipe asks."""
     chosen = Transports()
     if recipe.batch:
-        chosen.batch = BatchTransport(teacher, cache, azure=recipe.azure, poll_max=recipe.batch_poll_max,
-                                      token_limit=recipe.batch_token_limit, say=None if quiet else _progress)
+        chosen.batch = BatchTransport(
+            teacher,
+            cache,
+            azure=recipe.azure,
+            poll_max=recipe.batch_poll_max,
+            token_limit=recipe.batch_token_limit,
+            say=None if quiet else _progress,
+        )
         teacher.transport = chosen.batch
     prices = prices_for(recipe.teacher_model, recipe.prices)
     if recipe.max_budget is not None and prices is not None:
-        chosen.budget = BudgetGuard(teacher.transport, prices, recipe.max_budget, recipe.batch,
-                                    teacher.completion_estimates)
+        chosen.budget = BudgetGuard(
+            teacher.transport, prices, recipe.max_budget, recipe.batch, teacher.completion_estimates
+        )
         teacher.transport = chosen.budget
     return chosen

@@ -57,14 +57,16 @@ def _multipart(request: Request) -> dict[str, bytes]:
     message = email.message_from_bytes(
         b"Content-Type: " + request.headers["content-type"].encode() + b"\r\n\r\n" + request.body
     )
-    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-            for part in message.get_payload()}
+    return {
+        part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+        for part in message.get_payload()
+    }
 
 
 class FakeBatches:
     """Serves the Files and Batches routes for `teacher`; `handle` returns None for other paths."""
 
-    def __init__(self, teacher: "FakeTeacher", faults: BatchFaults | None = None, seed: int = 0) -> None:
+    def __init__(self, teacher: FakeTeacher, faults: BatchFaults | None = None, seed: int = 0) -> None:
         self.teacher = teacher
         self.faults = faults or BatchFaults()
         self.log = BatchLog()
@@ -93,9 +95,15 @@ class FakeBatches:
                 return created
             if request.method == "GET" and not rest:
                 data = sorted(self.batches.values(), key=lambda b: b["created_at"], reverse=True)
-                return Response.of_json({"object": "list", "data": data, "has_more": False,
-                                         "first_id": data[0]["id"] if data else None,
-                                         "last_id": data[-1]["id"] if data else None})
+                return Response.of_json(
+                    {
+                        "object": "list",
+                        "data": data,
+                        "has_more": False,
+                        "first_id": data[0]["id"] if data else None,
+                        "last_id": data[-1]["id"] if data else None,
+                    }
+                )
             batch = self.batches.get(rest[0]) if rest else None
             if batch is None:
                 return Response.of_json({"error": {"message": "No such batch"}}, 404)
@@ -114,9 +122,17 @@ class FakeBatches:
             return Response.of_json({"error": {"message": "purpose must be batch"}}, 400)
         file_id = f"file-{len(self.files) + 1:06d}"
         self.files[file_id] = form["file"]
-        return Response.of_json({"id": file_id, "object": "file", "bytes": len(form["file"]),
-                                 "created_at": int(time.time()), "filename": "input.jsonl",
-                                 "purpose": "batch", "status": "processed"})
+        return Response.of_json(
+            {
+                "id": file_id,
+                "object": "file",
+                "bytes": len(form["file"]),
+                "created_at": int(time.time()),
+                "filename": "input.jsonl",
+                "purpose": "batch",
+                "status": "processed",
+            }
+        )
 
     def _create(self, params: dict[str, Any], azure: bool) -> Response:
         self.log.batches += 1
@@ -124,10 +140,18 @@ class FakeBatches:
         batch_id = f"batch_{number:06d}"
         now = int(time.time())
         batch: dict[str, Any] = {
-            "id": batch_id, "object": "batch", "endpoint": params["endpoint"], "errors": None,
-            "input_file_id": params["input_file_id"], "completion_window": params["completion_window"],
-            "status": "validating", "output_file_id": None, "error_file_id": None, "created_at": now,
-            "expires_at": now + 86400, "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": params["endpoint"],
+            "errors": None,
+            "input_file_id": params["input_file_id"],
+            "completion_window": params["completion_window"],
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            "expires_at": now + 86400,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
             "metadata": params.get("metadata"),
         }
         if params["input_file_id"] not in self.files:
@@ -139,9 +163,12 @@ class FakeBatches:
             limit = self.faults.token_limit
             if limit is not None and sum(self._enqueued.values()) + tokens > limit:
                 self.log.token_limit_failures += 1
-                problem = {"code": "token_limit_exceeded", "line": None,
-                           "message": "Enqueued token limit reached for the model. Please try again once "
-                                      "some in_progress batches have been completed."}
+                problem = {
+                    "code": "token_limit_exceeded",
+                    "line": None,
+                    "message": "Enqueued token limit reached for the model. Please try again once "
+                    "some in_progress batches have been completed.",
+                }
             else:
                 self._enqueued[batch_id] = tokens
         if problem is not None:
@@ -151,8 +178,11 @@ class FakeBatches:
         for line in lines:
             self.log.submitted[body_digest(line["body"])] += 1
         batch["request_counts"]["total"] = len(lines)
-        end = "expired" if self.faults.expire_every and number % self.faults.expire_every == 0 else (
-            "cancelled" if self.faults.cancel_every and number % self.faults.cancel_every == 0 else "completed")
+        end = (
+            "expired"
+            if self.faults.expire_every and number % self.faults.expire_every == 0
+            else ("cancelled" if self.faults.cancel_every and number % self.faults.cancel_every == 0 else "completed")
+        )
         task = asyncio.get_running_loop().create_task(self._run(batch, lines, end))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -192,14 +222,27 @@ class FakeBatches:
             end = "cancelled"
         outputs, errors = [], []
         for line, response in zip(run, done):
-            entry = {"id": f"batch_req_{body_digest(line['body'])[:12]}", "custom_id": line["custom_id"],
-                     "response": {"status_code": response.status, "request_id": "req_fake",
-                                  "body": json.loads(response.body)}, "error": None}
+            entry = {
+                "id": f"batch_req_{body_digest(line['body'])[:12]}",
+                "custom_id": line["custom_id"],
+                "response": {
+                    "status_code": response.status,
+                    "request_id": "req_fake",
+                    "body": json.loads(response.body),
+                },
+                "error": None,
+            }
             (outputs if response.status == 200 else errors).append(entry)
         code = {"expired": "batch_expired", "cancelled": "batch_cancelled"}.get(end)
-        for line in lines[len(run):]:
-            errors.append({"id": f"batch_req_{body_digest(line['body'])[:12]}", "custom_id": line["custom_id"],
-                           "response": None, "error": {"code": code, "message": f"This request was not run: {end}"}})
+        for line in lines[len(run) :]:
+            errors.append(
+                {
+                    "id": f"batch_req_{body_digest(line['body'])[:12]}",
+                    "custom_id": line["custom_id"],
+                    "response": None,
+                    "error": {"code": code, "message": f"This request was not run: {end}"},
+                }
+            )
         if self.faults.shuffle:
             self._rng.shuffle(outputs)
             self._rng.shuffle(errors)

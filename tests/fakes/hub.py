@@ -46,7 +46,9 @@ class StoredFile:
 
     @property
     def pointer(self) -> bytes:
-        return (f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {len(self.content)}\n").encode()
+        return (
+            f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.sha256}\nsize {len(self.content)}\n"
+        ).encode()
 
 
 @dataclass
@@ -126,7 +128,7 @@ class FakeHub:
     def url(self) -> str:
         return self._server.url
 
-    def start(self) -> "FakeHub":
+    def start(self) -> FakeHub:
         self._server.start()
         return self
 
@@ -152,8 +154,15 @@ class FakeHub:
 
     # --- seeding repos for tests (as if someone had pushed them) ---
 
-    def add_repo(self, repo_id: str, files: dict[str, bytes], gated: str | bool = False, private: bool = False,
-                 accepted: set[str] | None = None, readers: set[str] | None = None) -> str:
+    def add_repo(
+        self,
+        repo_id: str,
+        files: dict[str, bytes],
+        gated: str | bool = False,
+        private: bool = False,
+        accepted: set[str] | None = None,
+        readers: set[str] | None = None,
+    ) -> str:
         """A dataset repo with one commit holding `files`; returns that commit's sha."""
 
         async def add() -> str:
@@ -168,8 +177,9 @@ class FakeHub:
 
         async def add() -> str:
             repo = self.repos[repo_id]
-            return self._add_commit(repo, {**{p: f.content for p, f in repo.commits[repo.branches["main"]].files.items()},
-                                           **files}, summary)
+            return self._add_commit(
+                repo, {**{p: f.content for p, f in repo.commits[repo.branches["main"]].files.items()}, **files}, summary
+            )
 
         return self._server.call(add())
 
@@ -285,8 +295,19 @@ class FakeHub:
             return found
         files = request.json()["files"]
         return Response.of_json(
-            {"files": [{"path": f["path"], "uploadMode": "lfs" if f["path"].endswith(LFS_SUFFIXES) or f["size"] > 10_000_000 else "regular",
-                        "shouldIgnore": False, "oid": None} for f in files]}
+            {
+                "files": [
+                    {
+                        "path": f["path"],
+                        "uploadMode": "lfs"
+                        if f["path"].endswith(LFS_SUFFIXES) or f["size"] > 10_000_000
+                        else "regular",
+                        "shouldIgnore": False,
+                        "oid": None,
+                    }
+                    for f in files
+                ]
+            }
         )
 
     async def _lfs_batch(self, request: Request, repo: str) -> Response:
@@ -300,8 +321,11 @@ class FakeHub:
             if obj["oid"] not in self.lfs:
                 entry["actions"] = {"upload": {"href": f"{self.url}/_lfs/{obj['oid']}", "header": {}}}
             objects.append(entry)
-        return Response(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
-                        {"Content-Type": "application/vnd.git-lfs+json"})
+        return Response(
+            200,
+            json.dumps({"transfer": "basic", "objects": objects}).encode(),
+            {"Content-Type": "application/vnd.git-lfs+json"},
+        )
 
     async def _lfs_put(self, request: Request, oid: str) -> Response:
         if hashlib.sha256(request.body).hexdigest() != oid:
@@ -341,8 +365,13 @@ class FakeHub:
         commit = Commit(self._new_oid(found.repo_id, header["summary"]), head, files, header["summary"], _now())
         found.commits[commit.oid] = commit
         found.branches[branch] = commit.oid
-        return Response.of_json({"commitOid": commit.oid, "commitUrl": f"{self.url}/datasets/{found.repo_id}/commit/{commit.oid}",
-                                 "pullRequestUrl": None})
+        return Response.of_json(
+            {
+                "commitOid": commit.oid,
+                "commitUrl": f"{self.url}/datasets/{found.repo_id}/commit/{commit.oid}",
+                "pullRequestUrl": None,
+            }
+        )
 
     async def _create_tag(self, request: Request, repo: str, rev: str) -> Response:
         found = self._writable(request, repo)
@@ -366,9 +395,13 @@ class FakeHub:
             return found
 
         def refs(kind: str, items: dict[str, str]) -> list[dict[str, str]]:
-            return [{"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": oid} for name, oid in sorted(items.items())]
+            return [
+                {"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": oid} for name, oid in sorted(items.items())
+            ]
 
-        return Response.of_json({"branches": refs("heads", found.branches), "tags": refs("tags", found.tags), "converts": []})
+        return Response.of_json(
+            {"branches": refs("heads", found.branches), "tags": refs("tags", found.tags), "converts": []}
+        )
 
     def _entry(self, path: str, stored: StoredFile) -> dict[str, Any]:
         entry: dict[str, Any] = {"type": "file", "path": path, "size": len(stored.content), "oid": stored.git_oid}
@@ -384,18 +417,22 @@ class FakeHub:
         for file_path, stored in sorted(commit.files.items()):
             if not file_path.startswith(prefix):
                 continue
-            rest = file_path[len(prefix):]
+            rest = file_path[len(prefix) :]
             parts = rest.split("/")
             if recursive:
                 for depth in range(1, len(parts)):
                     folder = prefix + "/".join(parts[:depth])
-                    entries.setdefault(folder, {"type": "directory", "path": folder, "oid": hashlib.sha1(folder.encode()).hexdigest()})
+                    entries.setdefault(
+                        folder, {"type": "directory", "path": folder, "oid": hashlib.sha1(folder.encode()).hexdigest()}
+                    )
                 entries[file_path] = self._entry(file_path, stored)
             elif len(parts) == 1:
                 entries[file_path] = self._entry(file_path, stored)
             else:
                 folder = prefix + parts[0]
-                entries.setdefault(folder, {"type": "directory", "path": folder, "oid": hashlib.sha1(folder.encode()).hexdigest()})
+                entries.setdefault(
+                    folder, {"type": "directory", "path": folder, "oid": hashlib.sha1(folder.encode()).hexdigest()}
+                )
         return list(entries.values())
 
     async def _tree(self, request: Request, repo: str, rev: str, path: str | None = None) -> Response:
@@ -436,8 +473,12 @@ class FakeHub:
         if refused is not None:
             return refused
         etag = stored.sha256 if stored.lfs else stored.git_oid
-        headers = {"X-Repo-Commit": commit.oid, "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
-                   "Content-Type": "application/octet-stream"}
+        headers = {
+            "X-Repo-Commit": commit.oid,
+            "ETag": f'"{etag}"',
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         if stored.lfs:
             headers["X-Linked-Etag"] = f'"{etag}"'
             headers["X-Linked-Size"] = str(len(stored.content))
@@ -448,7 +489,7 @@ class FakeHub:
             start = int(start_text or 0)
             end = int(end_text) if end_text else len(content) - 1
             headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
-            return Response(206, content[start:end + 1], headers)
+            return Response(206, content[start : end + 1], headers)
         return Response(200, content, headers)
 
     def _gate(self, request: Request, repo_id: str, path: str) -> Response | None:
@@ -457,13 +498,19 @@ class FakeHub:
         if not repo.gated or path in OPEN_FILES:
             return None
         user = self._user(request)
-        message = (f"Access to dataset {repo_id} is restricted. You must have access to it and be authenticated "
-                   "to access it. Please log in.")
+        message = (
+            f"Access to dataset {repo_id} is restricted. You must have access to it and be authenticated "
+            "to access it. Please log in."
+        )
         if user is None:
             return _error(401, message, "GatedRepo")
         if repo.accepted is not None and user not in repo.accepted:
-            return _error(403, f"Access to dataset {repo_id} is restricted and you are not in the authorized list. "
-                               f"Visit {self.url}/datasets/{repo_id} to ask for access.", "GatedRepo")
+            return _error(
+                403,
+                f"Access to dataset {repo_id} is restricted and you are not in the authorized list. "
+                f"Visit {self.url}/datasets/{repo_id} to ask for access.",
+                "GatedRepo",
+            )
         return None
 
     def _new_oid(self, repo_id: str, summary: str) -> str:

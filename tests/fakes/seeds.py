@@ -5,9 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-TOPICS = ["sorting a list in Python", "the causes of inflation", "writing a cover letter", "photosynthesis",
-          "negotiating a salary", "proving that sqrt(2) is irrational", "planning a week of meals",
-          "explaining recursion to a child", "the French revolution", "fixing a leaking tap"]
+TOPICS = [
+    "sorting a list in Python",
+    "the causes of inflation",
+    "writing a cover letter",
+    "photosynthesis",
+    "negotiating a salary",
+    "proving that sqrt(2) is irrational",
+    "planning a week of meals",
+    "explaining recursion to a child",
+    "the French revolution",
+    "fixing a leaking tap",
+]
 
 
 def lima_rows(single: int, multi: int = 0, content_filtered: int = 0) -> list[dict[str, object]]:
@@ -16,9 +25,15 @@ def lima_rows(single: int, multi: int = 0, content_filtered: int = 0) -> list[di
     rows: list[dict[str, object]] = []
     for i in range(single):
         topic = TOPICS[i % len(TOPICS)]
-        rows.append({"conversations": [f"Question {i}: please explain {topic}.",
-                                       f"Answer {i}: here is a careful explanation of {topic}, step by step."],
-                     "source": "test"})
+        rows.append(
+            {
+                "conversations": [
+                    f"Question {i}: please explain {topic}.",
+                    f"Answer {i}: here is a careful explanation of {topic}, step by step.",
+                ],
+                "source": "test",
+            }
+        )
     for i in range(multi):
         rows.append({"conversations": [f"Multi {i}?", "Sure.", "And more?", "Yes."], "source": "test"})
     for i in range(content_filtered):
@@ -60,7 +75,14 @@ class Lima(datasets.GeneratorBasedBuilder):
 def lima_repo_files() -> dict[str, bytes]:
     """A repo shaped like GAIR/lima: its card, a loading script `lima.py`, `train.jsonl` (1,000
     single-turn + 30 multi-turn rows) and `test.jsonl` (300 rows holding the prompt alone)."""
-    test_rows = [{"conversations": [f"Test prompt {i}: describe {TOPICS[i % len(TOPICS)]}."], "source": "test"}
-                 for i in range(300)]
-    return {"README.md": LIMA_CARD.encode(), ".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n",
-            "lima.py": LIMA_SCRIPT, "train.jsonl": jsonl(lima_rows(1000, 30)), "test.jsonl": jsonl(test_rows)}
+    test_rows = [
+        {"conversations": [f"Test prompt {i}: describe {TOPICS[i % len(TOPICS)]}."], "source": "test"}
+        for i in range(300)
+    ]
+    return {
+        "README.md": LIMA_CARD.encode(),
+        ".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n",
+        "lima.py": LIMA_SCRIPT,
+        "train.jsonl": jsonl(lima_rows(1000, 30)),
+        "test.jsonl": jsonl(test_rows),
+    }

@@ -32,12 +32,23 @@ from .http import Request, Response, ThreadedServer
 CONTENT_FILTER_MARKER = "FORBIDDEN-TOPIC"
 # The bodies OpenAI sends for a bad key and for an account out of credit (the latter is a 429 that
 # waiting never clears).
-INVALID_KEY = {"error": {"message": "Incorrect API key provided: sk-***. You can find your API key at "
-                                    "https://platform.openai.com/account/api-keys.",
-                         "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
-INSUFFICIENT_QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing "
-                                           "details.", "type": "insufficient_quota", "param": None,
-                                "code": "insufficient_quota"}}
+INVALID_KEY = {
+    "error": {
+        "message": "Incorrect API key provided: sk-***. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
+    }
+}
+INSUFFICIENT_QUOTA = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
 
 
 @dataclass
@@ -116,16 +127,34 @@ def _schema_name(body: dict[str, Any]) -> str:
 def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, Any]:
     """A valid answer for `schema`, determined by the request's digest."""
     rng = random.Random(digest)
-    vocabulary = ["clear", "step", "example", "accurate", "concise", "structure", "context", "detail",
-                  "reason", "tone", "practical", "evidence", "summary", "audience", "method", "result"]
+    vocabulary = [
+        "clear",
+        "step",
+        "example",
+        "accurate",
+        "concise",
+        "structure",
+        "context",
+        "detail",
+        "reason",
+        "tone",
+        "practical",
+        "evidence",
+        "summary",
+        "audience",
+        "method",
+        "result",
+    ]
 
     def text(prefix: str) -> str:
         return f"{prefix} " + " ".join(rng.choice(vocabulary) for _ in range(words))
 
     tag = digest[:8]
     if schema == "ReferenceFeatures":
-        return {"subject_areas": [text(f"subject-{tag}")[:40] for _ in range(2)],
-                "relevant_skills": [text(f"skill-{tag}")[:40] for _ in range(2)]}
+        return {
+            "subject_areas": [text(f"subject-{tag}")[:40] for _ in range(2)],
+            "relevant_skills": [text(f"skill-{tag}")[:40] for _ in range(2)],
+        }
     if schema == "ResponseFeedback":
         return {"strengths": [text("strength") for _ in range(3)], "improvements": [text("improve") for _ in range(3)]}
     if schema == "GeneratedInstructions":
@@ -134,21 +163,34 @@ def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, 
         return {"response": text(f"Response [{tag}]:")}
     if schema == "Improvement":
         return {
-            "analysis": {"original_strengths": [text("good")], "improvement_opportunities": [text("gap")],
-                         "relevant_feedback": [text("applies")]},
+            "analysis": {
+                "original_strengths": [text("good")],
+                "improvement_opportunities": [text("gap")],
+                "relevant_feedback": [text("applies")],
+            },
             "implementation_strategy": {"planned_changes": [text("change")], "rationale": text("because")},
             "improved_response": text(f"Improved [{tag}]:"),
         }
     raise ValueError(f"fake teacher: unknown schema {schema!r} for prompt {prompt[:80]!r}")
 
 
-STOCK_INSTRUCTIONS = ["Explain binary search to a beginner.", "Write a haiku about autumn rain.",
-                      "List three tips for a job interview."]
-REFUSALS = ["I'm sorry, but I can't help with that.", "I cannot assist with this request.",
-            "As an AI language model, I cannot answer that.", "<p> </p>", "```\n\n```"]
+STOCK_INSTRUCTIONS = [
+    "Explain binary search to a beginner.",
+    "Write a haiku about autumn rain.",
+    "List three tips for a job interview.",
+]
+REFUSALS = [
+    "I'm sorry, but I can't help with that.",
+    "I cannot assist with this request.",
+    "As an AI language model, I cannot answer that.",
+    "<p> </p>",
+    "```\n\n```",
+]
 
 
-def _plant_bad_data(f: TeacherFaults, schema: str, question: str, prompt: str, answer: dict[str, Any]) -> dict[str, Any]:
+def _plant_bad_data(
+    f: TeacherFaults, schema: str, question: str, prompt: str, answer: dict[str, Any]
+) -> dict[str, Any]:
     """Answers that validate but should never become records; the same question plants the same."""
     if schema == "GeneratedInstructions":
         reference = prompt.split("### Reference instruction\n", 1)[-1].split("\n\n", 1)[0]
@@ -170,8 +212,9 @@ def _plant_bad_data(f: TeacherFaults, schema: str, question: str, prompt: str, a
 class FakeTeacher:
     """Start with `.start()`; `.url` is the base URL to give the client (ends in /v1)."""
 
-    def __init__(self, faults: TeacherFaults | None = None, port: int = 0, seed: int = 0,
-                 batch_faults: BatchFaults | None = None) -> None:
+    def __init__(
+        self, faults: TeacherFaults | None = None, port: int = 0, seed: int = 0, batch_faults: BatchFaults | None = None
+    ) -> None:
         self.faults = faults or TeacherFaults()
         self.log = TeacherLog()
         self.batches = FakeBatches(self, batch_faults, seed)  # the Files and Batches endpoints
@@ -185,7 +228,7 @@ class FakeTeacher:
     def url(self) -> str:
         return self._server.url + "/v1"
 
-    def start(self) -> "FakeTeacher":
+    def start(self) -> FakeTeacher:
         self._server.start()
         return self
 
@@ -205,13 +248,17 @@ class FakeTeacher:
         if request.path.endswith("/_stats"):
             return Response.of_json(self.stats())
         f = self.faults
-        if self.key_revoked or (f.api_key is not None and request.headers.get("authorization") != f"Bearer {f.api_key}"):
+        if self.key_revoked or (
+            f.api_key is not None and request.headers.get("authorization") != f"Bearer {f.api_key}"
+        ):
             if request.path.endswith("/chat/completions"):
                 self.log.requests += 1
                 self.log.by_status[401] += 1
             return Response.of_json(INVALID_KEY, 401)
         if request.path.endswith("/models"):
-            return Response.of_json({"object": "list", "data": [{"id": "fake-teacher", "object": "model", "owned_by": "tests"}]})
+            return Response.of_json(
+                {"object": "list", "data": [{"id": "fake-teacher", "object": "model", "owned_by": "tests"}]}
+            )
         batch_api = await self.batches.handle(request)
         if batch_api is not None:
             return batch_api
@@ -241,29 +288,51 @@ class FakeTeacher:
 
     async def _complete(self, body: dict[str, Any]) -> Response:
         f = self.faults
-        digest = _digest({k: body.get(k) for k in ("model", "messages", "response_format", "temperature", "top_p", "max_tokens")})
+        digest = _digest(
+            {k: body.get(k) for k in ("model", "messages", "response_format", "temperature", "top_p", "max_tokens")}
+        )
         # The answer depends on the question (system + first user message) only, as a model's would:
         # a re-ask after a broken answer gets the same content, so faults do not change the records.
         question = _digest([body["messages"][:2], _schema_name(body)])
         self.log.sightings[digest] += 1
         first_sighting = self.log.sightings[digest] == 1
         if f.cap is not None and self.in_flight > f.cap:
-            return Response.of_json({"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
-                                    429, {"Retry-After": str(f.retry_after)})
+            return Response.of_json(
+                {"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}},
+                429,
+                {"Retry-After": str(f.retry_after)},
+            )
         if first_sighting and _share(digest, "429") < f.rate_429:
-            return Response.of_json({"error": {"message": "Rate limit reached"}}, 429, {"Retry-After": str(f.retry_after)})
+            return Response.of_json(
+                {"error": {"message": "Rate limit reached"}}, 429, {"Retry-After": str(f.retry_after)}
+            )
         if first_sighting and _share(digest, "500") < f.rate_500:
             return Response.of_json({"error": {"message": "The server had an error"}}, 500)
         prompt = body["messages"][1]["content"] if len(body["messages"]) > 1 else ""
         refused = _share(question, "filter") < f.rate_content_filter
         if refused or any(CONTENT_FILTER_MARKER in m["content"] for m in body["messages"]):
             return Response.of_json(
-                {"error": {"message": "The response was filtered", "type": "invalid_request_error", "code": "content_filter"}}, 400
+                {
+                    "error": {
+                        "message": "The response was filtered",
+                        "type": "invalid_request_error",
+                        "code": "content_filter",
+                    }
+                },
+                400,
             )
         if f.models is not None and body.get("model") not in f.models.split(","):
-            return Response.of_json({"error": {"message": f"The model `{body.get('model')}` does not exist or you do "
-                                                          "not have access to it.", "type": "invalid_request_error",
-                                               "param": None, "code": "model_not_found"}}, 404)
+            return Response.of_json(
+                {
+                    "error": {
+                        "message": f"The model `{body.get('model')}` does not exist or you do not have access to it.",
+                        "type": "invalid_request_error",
+                        "param": None,
+                        "code": "model_not_found",
+                    }
+                },
+                404,
+            )
         delay = self._latency()
         if delay:
             await asyncio.sleep(delay)
@@ -295,9 +364,12 @@ class FakeTeacher:
                 "created": int(time.time()),
                 "model": body.get("model", "fake"),
                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens,
-                          "prompt_tokens_details": {"cached_tokens": cached_tokens}},
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": cached_tokens},
+                },
             }
         )
 
