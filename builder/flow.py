@@ -15,7 +15,8 @@ from typing import Any
 
 import datasets
 
-from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.features import RECORD_FEATURES
+from refed_hf.prompt_sets import PromptSet, feedback_columns, feedback_features
 from refed_hf.schemas import FEATURES, Improvement
 from refed_hf.teacher import Failed, Teacher
 
@@ -23,13 +24,16 @@ from . import stages
 from .plan import split_quota
 from .stages import Reference, ReferenceLevelFeedback
 
-FLOW_FEATURES = datasets.Features(
-    {
-        **FEEDBACK_FEATURES,
-        "feedback_ok": datasets.Value("bool"),
-        "records": datasets.List(dict(RECORD_FEATURES)),
-    }
-)
+
+def flow_features(prompt_set: PromptSet) -> datasets.Features:
+    """A reference's row after the flow: its feedback (in the prompt set's shape) and its records."""
+    return datasets.Features(
+        {
+            **feedback_features(prompt_set),
+            "feedback_ok": datasets.Value("bool"),
+            "records": datasets.List(dict(RECORD_FEATURES)),
+        }
+    )
 
 
 class StageTally:
@@ -53,8 +57,12 @@ class ReferenceFlow:
     `inspect.iscoroutinefunction`, which is false for a callable object.
     """
 
-    def __init__(self, teacher: Teacher, tally: StageTally, references_in_flight: int = 64) -> None:
+    def __init__(
+        self, teacher: Teacher, tally: StageTally, prompt_set: PromptSet, references_in_flight: int = 64
+    ) -> None:
         self.teacher = teacher
+        self.prompt_set = prompt_set
+        self.features = flow_features(prompt_set)
         self.tally = tally
         self.records_made = 0
         self.count_feedback = True
@@ -80,18 +88,17 @@ class ReferenceFlow:
         ]
         async with self._admit():
             results = await asyncio.gather(*(self._reference(ref, quota) for ref, quota in zip(refs, batch["quota"])))
-        columns: dict[str, list[Any]] = {name: [] for name in FLOW_FEATURES}
+        columns: dict[str, list[Any]] = {name: [] for name in self.features}
         for index, (ref, (rlf, records)) in enumerate(zip(refs, results)):
             columns["seed_split"].append(batch["seed_split"][index])
             columns["seed_row"].append(batch["seed_row"][index])
             columns["reference_id"].append(ref.reference_id)
             columns["instruction"].append(ref.instruction)
             columns["response"].append(ref.response)
-            columns["subject_areas"].append(rlf.features.subject_areas if rlf else [])
-            columns["relevant_skills"].append(rlf.features.relevant_skills if rlf else [])
-            columns["response_feedback"].append(
-                rlf.feedback.model_dump() if rlf else {"strengths": [], "improvements": []}
-            )
+            for name, value in feedback_columns(
+                self.prompt_set, rlf.features if rlf else None, rlf.feedback if rlf else None
+            ).items():
+                columns[name].append(value)
             columns["feedback_ok"].append(rlf is not None)
             columns["system"].append(ref.system)
             columns["records"].append(records)
@@ -102,7 +109,7 @@ class ReferenceFlow:
     ) -> tuple[ReferenceLevelFeedback | None, list[dict[str, Any]]]:
         if self.count_feedback:
             self.tally.enter(stages.FEEDBACK)
-        rlf = await stages.reference_feedback(self.teacher, ref)
+        rlf = await stages.reference_feedback(self.teacher, self.prompt_set, ref)
         if isinstance(rlf, Failed):
             return None, []
         if self.count_feedback:
@@ -121,7 +128,7 @@ class ReferenceFlow:
         self, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, wanted: int
     ) -> list[dict[str, Any]]:
         self.tally.enter(stages.INSTRUCTIONS)
-        instructions = await stages.new_instructions(self.teacher, ref, rlf, feature)
+        instructions = await stages.new_instructions(self.teacher, self.prompt_set, ref, rlf, feature)
         if isinstance(instructions, Failed):
             return []
         chosen = instructions[:wanted]
@@ -136,12 +143,12 @@ class ReferenceFlow:
     ) -> dict[str, Any] | None:
         identity = f"{ref.reference_id}/{feature}/{index}"
         self.tally.enter(stages.RESPONSES)
-        response = await stages.respond(self.teacher, ref, identity, instruction)
+        response = await stages.respond(self.teacher, self.prompt_set, ref, identity, instruction)
         if isinstance(response, Failed):
             return None
         self.tally.leave(stages.RESPONSES)
         self.tally.enter(stages.IMPROVEMENTS)
-        improvement = await stages.improve(self.teacher, rlf, identity, instruction, response)
+        improvement = await stages.improve(self.teacher, self.prompt_set, rlf.feedback, identity, instruction, response)
         if isinstance(improvement, Failed):
             return None
         self.tally.leave(stages.IMPROVEMENTS)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import datasets
 
-from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.features import RECORD_FEATURES
+from refed_hf.prompt_sets import DEFAULT_PROMPT_SET, PromptSet, feedback_features, prompt_set_named
 from refed_hf.teacher import Teacher
 
 from .filters import FilterSettings, RecordScreen
-from .flow import FLOW_FEATURES, ReferenceFlow, StageTally, explode_records
+from .flow import ReferenceFlow, StageTally, explode_records
 from .plan import quotas, reference_order
 from .stages import STAGES
 
@@ -79,7 +80,7 @@ def _map_round(refs: datasets.Dataset, flow: ReferenceFlow, workdir: Path, round
         batched=True,
         batch_size=1,
         writer_batch_size=REFERENCES_PER_WRITE,
-        features=FLOW_FEATURES,
+        features=flow.features,
         remove_columns=["quota"],
         cache_file_name=str(workdir / f"round-{round_no}.arrow"),
         load_from_cache_file=False,
@@ -110,16 +111,18 @@ def synthesize(
     random_seed: int,
     workdir: Path,
     filters: FilterSettings | None = None,
+    prompt_set: PromptSet | None = None,
 ) -> Synthesis:
     """Exactly `size` records (fewer only when the seed runs out), and every reference's feedback."""
     filters = filters or FilterSettings()
+    prompt_set = prompt_set or prompt_set_named(DEFAULT_PROMPT_SET)
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
     screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None)
     tally = StageTally()
     # Each reference in flight offers about ten calls at once: as many references as calls keeps
     # the teacher at its limit with room to spare.
-    flow = ReferenceFlow(teacher, tally, references_in_flight=max(16, teacher.limiter.max_concurrency))
+    flow = ReferenceFlow(teacher, tally, prompt_set, references_in_flight=max(16, teacher.limiter.max_concurrency))
 
     # Round 1: every reference gets its feedback; the first ones in the drawn order also give records.
     planned = quotas(size, len(ordered))
@@ -148,6 +151,6 @@ def synthesize(
             load_from_cache_file=False,
             new_fingerprint="refed-feedback-kept",
         )
-        .select_columns(list(FEEDBACK_FEATURES))
+        .select_columns(list(feedback_features(prompt_set)))
     )
     return Synthesis(records, feedback, tally, used, len(rounds), size, screen)

@@ -1,7 +1,8 @@
 """The stages of the method, each a prompt builder and a parser around `Teacher.ask`.
 
 Stage functions take plain values and return plain values or a `Failed`; they know nothing of
-datasets or the command line. `builder.flow` chains them per reference.
+datasets or the command line. `builder.flow` chains them per reference. The wording and the schemas
+of the answers come from the `PromptSet` passed in, so no stage branches on which set it is.
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from refed_hf import prompts
-from refed_hf.schemas import (
-    GeneratedInstructions,
-    GeneratedResponse,
-    Improvement,
-    ReferenceFeatures,
-    ResponseFeedback,
-)
+from refed_hf.prompt_sets import PromptSet
+from refed_hf.schemas import GeneratedInstructions, GeneratedResponse, Improvement
 from refed_hf.teacher import Failed, Teacher
 
 from .answer_checks import distinct_instructions, improvement_check
@@ -44,24 +42,24 @@ class Reference:
 
 @dataclass(frozen=True)
 class ReferenceLevelFeedback:
-    features: ReferenceFeatures
-    feedback: ResponseFeedback
+    features: BaseModel  # the prompt set's `features_schema`
+    feedback: BaseModel  # the prompt set's `feedback_schema`
 
 
-async def reference_feedback(teacher: Teacher, ref: Reference) -> ReferenceLevelFeedback | Failed:
+async def reference_feedback(teacher: Teacher, ps: PromptSet, ref: Reference) -> ReferenceLevelFeedback | Failed:
     """Subject areas and skills of the instruction, and feedback on the response: two calls at once."""
     features, feedback = await asyncio.gather(
         teacher.ask(
             FEEDBACK,
             f"{ref.reference_id}/features",
-            prompts.features_messages(ref.shown_instruction, ref.response),
-            ReferenceFeatures,
+            ps.features_messages(ref.shown_instruction, ref.response),
+            ps.features_schema,
         ),
         teacher.ask(
             FEEDBACK,
             f"{ref.reference_id}/response-feedback",
-            prompts.feedback_messages(ref.shown_instruction, ref.response),
-            ResponseFeedback,
+            ps.feedback_messages(ref.shown_instruction, ref.response),
+            ps.feedback_schema,
         ),
     )
     if isinstance(features, Failed):
@@ -72,7 +70,7 @@ async def reference_feedback(teacher: Teacher, ref: Reference) -> ReferenceLevel
 
 
 async def new_instructions(
-    teacher: Teacher, ref: Reference, rlf: ReferenceLevelFeedback, feature: str
+    teacher: Teacher, ps: PromptSet, ref: Reference, rlf: ReferenceLevelFeedback, feature: str
 ) -> list[str] | Failed:
     """Ten new instructions in the spirit of one feature (subject or skill) of the reference.
 
@@ -82,13 +80,7 @@ async def new_instructions(
     answer = await teacher.ask(
         INSTRUCTIONS,
         f"{ref.reference_id}/{feature}/instructions",
-        prompts.instructions_messages(
-            ref.shown_instruction,
-            feature,
-            rlf.features.subject_areas,
-            rlf.features.relevant_skills,
-            INSTRUCTIONS_PER_FEATURE,
-        ),
+        ps.instructions_messages(ref.shown_instruction, feature, rlf.features, INSTRUCTIONS_PER_FEATURE),
         GeneratedInstructions,
     )
     if isinstance(answer, Failed):
@@ -98,25 +90,32 @@ async def new_instructions(
     return unique[:INSTRUCTIONS_PER_FEATURE]
 
 
-async def respond(teacher: Teacher, ref: Reference, identity: str, instruction: str) -> str | Failed:
+async def respond(teacher: Teacher, ps: PromptSet, ref: Reference, identity: str, instruction: str) -> str | Failed:
     """A response to a new instruction, with the reference pair shown as an example."""
     answer = await teacher.ask(
         RESPONSES,
         f"{identity}/response",
-        prompts.response_messages(ref.shown_instruction, ref.response, instruction),
+        ps.response_messages(ref.shown_instruction, ref.response, instruction),
         GeneratedResponse,
     )
     return answer if isinstance(answer, Failed) else answer.value.response
 
 
 async def improve(
-    teacher: Teacher, rlf: ReferenceLevelFeedback, identity: str, instruction: str, response: str
+    teacher: Teacher,
+    ps: PromptSet,
+    feedback: BaseModel,
+    identity: str,
+    instruction: str,
+    response: str,
+    stage: str = IMPROVEMENTS,
 ) -> Improvement | Failed:
-    """The response improved with the parts of the reference's feedback that apply to it."""
+    """The response improved with the parts of `feedback` (the reference's, unless a pass brings its
+    own) that apply to it."""
     answer = await teacher.ask(
-        IMPROVEMENTS,
+        stage,
         f"{identity}/improvement",
-        prompts.improvement_messages(instruction, response, rlf.feedback.strengths, rlf.feedback.improvements),
+        ps.improvement_messages(instruction, response, feedback),
         Improvement,
         check=improvement_check(response),
     )

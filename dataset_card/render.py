@@ -16,7 +16,9 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel
 
 from refed_hf.features import FEEDBACK_FEATURES, PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
-from refed_hf.schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
+from refed_hf.prompt_sets import PROMPT_SETS, feedback_features
+from refed_hf.release.ablations import ABLATION_CONFIGS
+from refed_hf.schemas import PreferenceExample, Record, SftExample
 
 TEMPLATE = Path(__file__).with_name("template.md")
 EXAMPLE_TEXT_LIMIT = 300
@@ -27,8 +29,52 @@ CONFIG_FEATURES = {
     "feedback": FEEDBACK_FEATURES,
     "sft": SFT_FEATURES,
     "preference": PREFERENCE_FEATURES,
+    **dict.fromkeys(ABLATION_CONFIGS, SFT_FEATURES),
 }
-CONFIG_ROWS = {"default": "records", "feedback": "feedback_rows", "sft": "records", "preference": "records"}
+# Releases made before prompt sets were selectable were all built with the `concise` wording.
+EARLIER_PROMPT_SET = "concise"
+
+
+def prompt_set_of(manifest: dict[str, Any]) -> Any:
+    """The prompt set that built a release, as its manifest names it."""
+    return PROMPT_SETS[manifest.get("prompt_set", {}).get("name", EARLIER_PROMPT_SET)]
+
+
+def config_features(manifest: dict[str, Any]) -> dict[str, datasets.Features]:
+    """Every config's Features in this release: `feedback` follows the prompt set that built it."""
+    return {**CONFIG_FEATURES, "feedback": feedback_features(prompt_set_of(manifest))}
+
+
+CONFIG_ROWS = {
+    "default": "records",
+    "feedback": "feedback_rows",
+    "sft": "records",
+    "preference": "records",
+    **dict.fromkeys(ABLATION_CONFIGS, "records"),
+}
+# The paper's ablation table, row by row: its name there, the config that reproduces it, what the config
+# holds, and the paper's figures (Llama-3.1-8B-Instruct; AlpacaEval 2.0 LC win rate / Arena-Hard).
+ABLATION_ROWS = [
+    ("seed only (LIMA), no feedback", "sft-seed", "the seed's kept references themselves", "32.45 / 29.2"),
+    (
+        "+ reference-level instruction feedback",
+        "sft-instruction-feedback",
+        "the synthesized instructions with their first, unimproved responses",
+        "38.99 / 29.8",
+    ),
+    (
+        "+ sample-level response feedback",
+        "sft-sample-feedback",
+        "the same responses improved with feedback written on each response itself",
+        "42.92 / 30.8",
+    ),
+    (
+        "full method (REFED): reference-level instruction and response feedback",
+        "sft",
+        "the same responses improved with the reference's feedback",
+        "43.96 / 35.9",
+    ),
+]
 # Who wrote the text of the records is the teacher; the `feedback` config also carries the seed's own text.
 # "other" where the seed's origin is not known to this tool.
 SEED_LANGUAGE_CREATORS = {"GAIR/lima": ["expert-generated", "found"]}
@@ -173,7 +219,7 @@ def card_metadata(manifest: dict[str, Any], data_files: dict[str, dict[str, str]
         for split, split_sizes in _split_sizes(manifest, config).items():
             splits.add(SplitInfo(name=split, num_bytes=split_sizes["num_bytes"], num_examples=split_sizes["rows"]))
         infos[config] = DatasetInfo(
-            features=CONFIG_FEATURES[config],
+            features=config_features(manifest)[config],
             splits=splits,
             download_size=sizes["download_size"],
             dataset_size=sizes["num_bytes"],
@@ -286,6 +332,22 @@ def training_sections(manifest: dict[str, Any], load_path: str, revision: str | 
     }
 
 
+def ablation_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's Ablations table: the paper's rows this release has configs for, with their rows."""
+    written = manifest.get("files", {})
+    if not manifest.get("ablations"):
+        return []
+    return [
+        {"paper_row": row, "config": config, "holds": holds, "paper": figures, "rows": _rows(manifest, config)}
+        for row, config, holds, figures in ABLATION_ROWS
+        if config in written
+    ]
+
+
+def _rows(manifest: dict[str, Any], config: str) -> int:
+    return sum(split["rows"] for split in _split_sizes(manifest, config).values())
+
+
 def render_card(
     manifest: dict[str, Any],
     example: dict[str, Any] | None,
@@ -343,7 +405,9 @@ def render_card(
         prompt_set_hash=manifest["prompt_set"]["hash"],
         library_versions=", ".join(f"{name} {v}" for name, v in manifest["library_versions"].items()),
         record_schema=schema_rows(Record, RECORD_FEATURES),
-        feedback_schema=schema_rows(ReferenceFeedback, FEEDBACK_FEATURES),
+        feedback_schema=schema_rows(prompt_set_of(manifest).feedback_row, config_features(manifest)["feedback"]),
+        prompt_set_name=prompt_set_of(manifest).name,
+        ablations=ablation_rows(manifest),
         example=example_block(example),
         feedback_example=example_block(feedback_example),
         **training_sections(manifest, load_path, revision),

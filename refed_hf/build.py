@@ -191,6 +191,17 @@ def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False)
         metavar="R",
         help=f"length filter: improved response at least R x the response (default {defaults.min_length_ratio})",
     )
+    p.add_argument(
+        "--prompt-set",
+        metavar="NAME",
+        help=f"{Recipe.model_fields['prompt_set'].description} (default {defaults.prompt_set})",
+    )
+    p.add_argument(
+        "--ablations",
+        action="store_true",
+        default=None,
+        help=Recipe.model_fields["ablations"].description,
+    )
     p.add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
     p.add_argument("--repo-id", metavar="ORG/NAME", help="Hub dataset repo to publish to (needed with --push)")
     p.add_argument("--private", action="store_true", default=None, help="create the repo private")

@@ -6,7 +6,8 @@ the full build finds every answer in the cache). From it the projection takes, p
 answers used per unit of work (per reference for feedback and instructions, per record for
 responses and improvements: re-asks included) and the tokens per answer, and scales them to the
 whole `--size`. Feedback is asked for every reference of the seed, so its prompt tokens are scaled
-by the length of every reference's feedback prompts, which are known without a call.
+by the length of every reference's feedback prompts, which are known without a call. With
+`--ablations` the sample-level baseline runs over the sample's records too, and is scaled per record.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from dataclasses import dataclass
 
 from refed_hf.builder.pipeline import synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE, reference_order
+from refed_hf.builder.sample_feedback import SAMPLE_STAGES, sample_feedback_pass
 from refed_hf.builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
 
-from . import prompts
 from .errors import RecipeError
 from .job import CACHE_FILE, _load_seed, _output_dir, filter_settings, make_teacher
+from .prompt_sets import PromptSet, prompt_set_named
 from .recipe import Recipe
 from .teacher.accounting import Ledger
 from .teacher.cache import ResponseCache
@@ -101,7 +103,8 @@ def project(
     used_references = math.ceil(size / RECORDS_PER_REFERENCE)
     calls: dict[str, int] = {}
     prompt = cached = completion = 0.0
-    for stage in STAGES:
+    # The sample-level baseline (--ablations) runs over the records: scaled per record, like responses.
+    for stage in [*STAGES, *(stage for stage in SAMPLE_STAGES if stage in ledger.stages)]:
         counts = ledger.stage(stage)
         if stage == FEEDBACK:
             scale = seed_references / sample_references
@@ -138,9 +141,9 @@ def project(
     )
 
 
-def _feedback_chars(instruction: str, response: str) -> int:
-    return len(json.dumps(prompts.features_messages(instruction, response))) + len(
-        json.dumps(prompts.feedback_messages(instruction, response))
+def _feedback_chars(prompt_set: PromptSet, instruction: str, response: str) -> int:
+    return len(json.dumps(prompt_set.features_messages(instruction, response))) + len(
+        json.dumps(prompt_set.feedback_messages(instruction, response))
     )
 
 
@@ -167,7 +170,17 @@ def estimate(recipe: Recipe, references: int) -> str:
         teacher = make_teacher(recipe, cache, factory)
         transports = use_transports(recipe, teacher, cache, quiet=True)
         started = time.monotonic()
-        synthesis = synthesize(sample, teacher, sample_size, recipe.random_seed, workdir, filter_settings(recipe))
+        synthesis = synthesize(
+            sample,
+            teacher,
+            sample_size,
+            recipe.random_seed,
+            workdir,
+            filter_settings(recipe),
+            prompt_set_named(recipe.prompt_set),
+        )
+        if recipe.ablations:
+            sample_feedback_pass(synthesis.records, teacher, prompt_set_named(recipe.prompt_set), workdir)
         seconds = time.monotonic() - started
         transports.check_budget()
         records = len(synthesis.records)
@@ -178,8 +191,9 @@ def estimate(recipe: Recipe, references: int) -> str:
         raise RecipeError(
             "--estimate: every item of the sample failed, so nothing can be projected (see the teacher's errors)"
         )
-    all_chars = sum(_feedback_chars(i, r) for i, r in zip(seed["instruction"], seed["response"]))
-    sample_chars = sum(_feedback_chars(i, r) for i, r in zip(sample["instruction"], sample["response"]))
+    ps = prompt_set_named(recipe.prompt_set)
+    all_chars = sum(_feedback_chars(ps, i, r) for i, r in zip(seed["instruction"], seed["response"]))
+    sample_chars = sum(_feedback_chars(ps, i, r) for i, r in zip(sample["instruction"], sample["response"]))
     waves = transports.batch.stats.waves if transports.batch else len(STAGES)
     projection = project(
         teacher.ledger,
@@ -191,7 +205,7 @@ def estimate(recipe: Recipe, references: int) -> str:
         recipe.size,
         seconds,
         recipe.concurrency,
-        max(waves, len(STAGES)),
+        max(waves, len(STAGES) + (len(SAMPLE_STAGES) if recipe.ablations else 0)),
         prices_for(recipe.teacher_model, recipe.prices),
     )
     return projection.report(recipe.teacher_model, recipe.concurrency)

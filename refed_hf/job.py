@@ -16,6 +16,7 @@ from refed_hf.builder.filters import FilterSettings
 from refed_hf.builder.local_seed import read_local
 from refed_hf.builder.pipeline import Synthesis, synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE
+from refed_hf.builder.sample_feedback import SampleTally, sample_feedback_pass
 from refed_hf.builder.seed import ColumnChoice, SeedReport, load_seed
 from refed_hf.dataset_card import render_card
 
@@ -23,8 +24,10 @@ from . import signals
 from .diskspace import check_room, disk_errors
 from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
 from .lock import output_lock
+from .prompt_sets import prompt_set_named
 from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
+from .release.ablations import ablation_configs, ablations_part
 from .release.examples import examples_of, examples_on_disk
 from .release.manifest import make_manifest
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
@@ -244,6 +247,7 @@ def _build(
                 teacher = make_teacher(recipe, cache, factory, **teacher_options)
                 transports = use_transports(recipe, teacher, cache, quiet=not datasets.is_progress_bar_enabled())
                 synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
+                sample = _sample_feedback(synthesis, teacher, recipe, workdir) if recipe.ablations else None
                 transports.check_budget()
                 statistics = record_statistics(synthesis.records)
                 seed_facts = seed_report.as_dict()
@@ -255,6 +259,11 @@ def _build(
                     "feedback": feedback,
                     **training_configs(synthesis.records, feedback, workdir),
                 }
+                if sample is not None:
+                    # The seed's own texts go in `sft-seed` only where `feedback` may republish them.
+                    seed_rows = seed if seed_facts["feedback_text"] else None
+                    ablations = ablation_configs(seed_rows, synthesis.records, sample[0], feedback, workdir)
+                    tables.update(ablations)
                 held_out = held_out_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
                 splits = split_by_reference(tables, held_out, workdir)
                 endpoint = endpoint_description(
@@ -267,7 +276,7 @@ def _build(
                     recipe,
                     seed_facts,
                     synthesis.outcome(),
-                    synthesis.stage_items(),
+                    {**synthesis.stage_items(), **(sample[1].stage_items() if sample else {})},
                     teacher.ledger,
                     statistics,
                     started,
@@ -278,6 +287,8 @@ def _build(
                 manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
                 manifest.update(split_summary(splits, held_out, recipe.test_size))
                 manifest["filters"] = filter_counts(synthesis, teacher)
+                if sample is not None:
+                    manifest["ablations"] = ablations_part(ablations, len(synthesis.records), seed_rows is not None)
                 example, feedback_example = examples_of(splits)
                 path = write_release(
                     output,
@@ -301,9 +312,31 @@ def _build(
     return JobResult(path, json.loads((path / "manifest.json").read_text(encoding="utf-8")))
 
 
+def _sample_feedback(
+    synthesis: Synthesis, teacher: Teacher, recipe: Recipe, workdir: Path
+) -> tuple[datasets.Dataset, SampleTally]:
+    """The sample-level baseline over the kept records: after synthesis, so it sees exactly `sft`'s records."""
+    try:
+        return sample_feedback_pass(synthesis.records, teacher, prompt_set_named(recipe.prompt_set), workdir)
+    except (TeacherFatalError, DiskWriteError) as exc:
+        received = teacher.ledger.total().answers
+        raise type(exc)(
+            f"the build stopped: {exc} (no release was written; the {received} answers received "
+            f"this run are in the cache)"
+        ) from None
+
+
 def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path) -> Any:
     try:
-        return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir, filter_settings(recipe))
+        return synthesize(
+            seed,
+            teacher,
+            recipe.size,
+            recipe.random_seed,
+            workdir,
+            filter_settings(recipe),
+            prompt_set_named(recipe.prompt_set),
+        )
     except (TeacherFatalError, DiskWriteError) as exc:
         received = teacher.ledger.total().answers
         raise type(exc)(

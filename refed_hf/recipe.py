@@ -48,6 +48,8 @@ CONTENT_FIELDS = (
     "refusal_filter",
     "length_filter",
     "min_length_ratio",
+    "prompt_set",
+    "ablations",
 )
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -120,6 +122,16 @@ class Recipe(BaseModel):
     refusal_filter: bool = True
     length_filter: bool = True
     min_length_ratio: float = Field(0.5, gt=0, le=1)
+    prompt_set: Literal["paper", "concise"] = Field(
+        "paper",
+        description="the teacher's prompts: paper (the published method's, element for element) or concise "
+        "(this tool's shorter wording, with a system message and feedback as lists)",
+    )
+    ablations: bool = Field(
+        False,
+        description="also write the paper's ablation configs sft-seed, sft-instruction-feedback and "
+        "sft-sample-feedback (the last costs two teacher calls per record)",
+    )
 
     @property
     def local(self) -> bool:

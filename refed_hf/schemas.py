@@ -51,6 +51,23 @@ class ResponseFeedback(_Strict):
     _check = field_validator("strengths", "improvements")(_some)
 
 
+class InstructionDescription(_Strict):
+    """The paper's instruction analysis: prose descriptions of the subject areas and of the skills."""
+
+    subject_areas: str = Field(description="A description of the subject areas and domains the instruction covers.")
+    relevant_skills: str = Field(description="A description of the skills a good answer to the instruction needs.")
+
+    _check = field_validator("subject_areas", "relevant_skills")(_not_blank)
+
+
+class ProseFeedback(_Strict):
+    """The paper's response feedback: one prose text covering strengths and how to improve."""
+
+    response_feedback: str = Field(description="The strengths of the response and how it could be improved.")
+
+    _check = field_validator("response_feedback")(_not_blank)
+
+
 class GeneratedInstructions(_Strict):
     """New instructions written in the spirit of one feature of a reference."""
 
@@ -116,6 +133,20 @@ class ReferenceFeedback(_Strict):
     subject_areas: list[str] = Field(description="Subject areas of the instruction.")
     relevant_skills: list[str] = Field(description="Skills the instruction exercises.")
     response_feedback: ResponseFeedback = Field(description="Strengths of the response and how it could improve.")
+    system: str = Field(description='The reference\'s system turn, from the seed ("" when it has none).')
+    seed_split: str = Field(description="The seed split the reference was read from.")
+    seed_row: int = Field(description="The reference's row index in that split of the seed (at the recorded commit).")
+
+
+class PaperReferenceFeedback(_Strict):
+    """One reference with its feedback as the paper's prompt set writes it: config `feedback`."""
+
+    reference_id: str = Field(description="Stable id: a hash of the reference's instruction and response.")
+    instruction: str = Field(description="The reference instruction, from the seed.")
+    response: str = Field(description="The reference response, from the seed.")
+    subject_areas: str = Field(description="A description of the subject areas of the instruction.")
+    relevant_skills: str = Field(description="A description of the skills the instruction exercises.")
+    response_feedback: str = Field(description="One text: the strengths of the response and how it could improve.")
     system: str = Field(description='The reference\'s system turn, from the seed ("" when it has none).')
     seed_split: str = Field(description="The seed split the reference was read from.")
     seed_row: int = Field(description="The reference's row index in that split of the seed (at the recorded commit).")

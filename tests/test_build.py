@@ -8,7 +8,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.features import RECORD_FEATURES
+from refed_hf.prompt_sets import feedback_features, prompt_set_named
 from refed_hf.teacher.prices import Usage, prices_for
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows, write_lima_seed
@@ -35,7 +36,7 @@ def test_end_to_end_exact_size_typed_configs_and_counts(teacher_env: FakeTeacher
     feedback = datasets.load_dataset(str(release), "feedback", split="train")
     assert len(records) == 45
     assert records.features == RECORD_FEATURES
-    assert feedback.features == FEEDBACK_FEATURES
+    assert feedback.features == feedback_features(prompt_set_named("paper"))  # the default prompt set
     assert len(feedback) == 12
     assert set(records["reference_id"]) <= set(feedback["reference_id"])
     assert set(records["feature"]) == {"subject", "skill"}
@@ -58,8 +59,8 @@ def test_end_to_end_exact_size_typed_configs_and_counts(teacher_env: FakeTeacher
     assert stages["improvements"] == {"in": 45, "out": 45, "failed": {}}
     fake = teacher_env.log
     assert dict(fake.by_schema) == {
-        "ReferenceFeatures": 12,
-        "ResponseFeedback": 12,
+        "InstructionDescription": 12,
+        "ProseFeedback": 12,
         "GeneratedInstructions": 6,
         "GeneratedResponse": 45,
         "Improvement": 45,

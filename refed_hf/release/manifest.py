@@ -11,7 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from .. import __version__
-from ..prompts import PROMPT_SET_VERSION, prompt_set_hash
+from ..prompt_sets import describe, prompt_set_named
 from ..recipe import Recipe
 from ..teacher.accounting import Ledger
 from ..teacher.prices import PRICES_CHECKED, Usage, prices_for
@@ -103,6 +103,6 @@ def make_manifest(
         "wall_time_s": round(time.monotonic() - started, 3),
         "cpu_time_s": round(time.process_time(), 3),
         "peak_rss_mib": round(_peak_rss_bytes() / 2**20, 1),
-        "prompt_set": {"version": PROMPT_SET_VERSION, "hash": prompt_set_hash()},
+        "prompt_set": describe(prompt_set_named(recipe.prompt_set)),
         "library_versions": library_versions(),
     }

@@ -37,17 +37,35 @@ def _opening(system: str | None, instruction: str) -> list[dict[str, str]]:
     return [*turns, {"role": "user", "content": instruction}]
 
 
-def _sft_batch(batch: dict[str, list[Any]], systems: dict[str, str]) -> dict[str, list[Any]]:
+def _sft_batch(
+    batch: dict[str, list[Any]], systems: dict[str, str], answer: str = "improved_response"
+) -> dict[str, list[Any]]:
     return {
         "messages": [
-            [*_opening(systems.get(rid), instruction), {"role": "assistant", "content": improved}]
-            for rid, instruction, improved in zip(
-                batch["reference_id"], batch["instruction"], batch["improved_response"]
-            )
+            [*_opening(systems.get(rid), instruction), {"role": "assistant", "content": text}]
+            for rid, instruction, text in zip(batch["reference_id"], batch["instruction"], batch[answer])
         ],
         "reference_id": batch["reference_id"],
         "feature": batch["feature"],
     }
+
+
+def sft_config(
+    table: datasets.Dataset, answer: str, systems: dict[str, str], name: str, cache_file: Path | None
+) -> datasets.Dataset:
+    """Rows (reference_id, feature, instruction, `answer`) as conversations in the shape of config `sft`."""
+    return table.map(
+        _sft_batch,
+        fn_kwargs={"systems": systems, "answer": answer},
+        batched=True,
+        batch_size=BATCH,
+        remove_columns=table.column_names,
+        features=SFT_FEATURES,
+        cache_file_name=str(cache_file) if cache_file else None,
+        load_from_cache_file=False,
+        new_fingerprint=f"{table._fingerprint}-{name}",
+        desc=f"Config {name}",
+    )
 
 
 def _preference_batch(batch: dict[str, list[Any]], systems: dict[str, str]) -> dict[str, list[Any]]:

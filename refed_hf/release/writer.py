@@ -6,6 +6,7 @@
     OUTPUT/vX.Y.Z/data/feedback/train-*.parquet     config `feedback`: references and their feedback
     OUTPUT/vX.Y.Z/data/sft/train-*.parquet          config `sft`: the records as TRL conversations
     OUTPUT/vX.Y.Z/data/preference/train-*.parquet   config `preference`: the records as TRL preference pairs
+    OUTPUT/vX.Y.Z/data/sft-*/train-*.parquet        the ablation configs (with --ablations), shaped like `sft`
     OUTPUT/vX.Y.Z/data/*/test-*.parquet             split `test` of each config (with --test-size)
     OUTPUT/vX.Y.Z/recipe.toml                       the published recipe (rebuild with --recipe)
 
@@ -32,6 +33,9 @@ CONFIG_DIRS = {
     "feedback": "data/feedback",
     "sft": "data/sft",
     "preference": "data/preference",
+    "sft-seed": "data/sft-seed",
+    "sft-instruction-feedback": "data/sft-instruction-feedback",
+    "sft-sample-feedback": "data/sft-sample-feedback",
 }
 
 

@@ -93,6 +93,8 @@ class TeacherLog:
     peak_in_flight: int = 0
     prompts: list[str] = field(default_factory=list)  # the user message of each answered completion
     answered_at: list[float] = field(default_factory=list)  # monotonic time each valid answer was sent
+    roles: Counter[str] = field(default_factory=Counter)  # the roles of the messages of answered questions
+    sampling: Counter[tuple[Any, ...]] = field(default_factory=Counter)  # (temperature, top_p, max_tokens)
 
 
 def _digest(data: Any) -> str:
@@ -103,25 +105,41 @@ def _share(digest: str, salt: str) -> float:
     return int(hashlib.sha256((salt + digest).encode()).hexdigest()[:8], 16) / 2**32
 
 
-_SCHEMA_KEYS = {
-    "ReferenceFeatures": "subject_areas",
-    "ResponseFeedback": "strengths",
-    "GeneratedInstructions": "instructions",
-    "GeneratedResponse": "response",
-    "Improvement": "improved_response",
+# Each schema by the names and types of its top-level fields (how it is recognised without structured outputs).
+_SCHEMA_FIELDS = {
+    "ReferenceFeatures": {"subject_areas": "array", "relevant_skills": "array"},
+    "InstructionDescription": {"subject_areas": "string", "relevant_skills": "string"},
+    "ResponseFeedback": {"strengths": "array", "improvements": "array"},
+    "ProseFeedback": {"response_feedback": "string"},
+    "GeneratedInstructions": {"instructions": "array"},
+    "GeneratedResponse": {"response": "string"},
+    "Improvement": {"analysis": "object", "implementation_strategy": "object", "improved_response": "string"},
 }
+SCHEMA_NOTE = "follows this JSON schema:\n"
 
 
 def _schema_name(body: dict[str, Any]) -> str:
     fmt = body.get("response_format") or {}
     if fmt.get("type") == "json_schema":
         return fmt["json_schema"]["name"]
-    # Without structured outputs the schema is in the prompt: recognise it by its fields.
-    text = json.dumps(body["messages"])
-    for name in ("Improvement", "GeneratedInstructions", "ReferenceFeatures", "ResponseFeedback", "GeneratedResponse"):
-        if f'\\"{_SCHEMA_KEYS[name]}\\"' in text:
-            return name
-    return "unknown"
+    # Without structured outputs the schema ends the first user message: recognise it by its fields.
+    text = first_user(body["messages"])
+    if SCHEMA_NOTE not in text:
+        return "unknown"
+    properties = json.loads(text.rsplit(SCHEMA_NOTE, 1)[1]).get("properties", {})
+    shape = {name: spec.get("type") for name, spec in properties.items()}
+    return next((name for name, fields in _SCHEMA_FIELDS.items() if fields == shape), "unknown")
+
+
+def first_user(messages: list[dict[str, Any]]) -> str:
+    """The first user message: the prompt, whether a system message comes before it or not."""
+    return next((m["content"] for m in messages if m["role"] == "user"), "")
+
+
+def _question(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages up to the first user message: what a re-ask continues, not what it adds."""
+    end = next((i for i, m in enumerate(messages) if m["role"] == "user"), len(messages) - 1)
+    return messages[: end + 1]
 
 
 def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, Any]:
@@ -157,6 +175,10 @@ def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, 
         }
     if schema == "ResponseFeedback":
         return {"strengths": [text("strength") for _ in range(3)], "improvements": [text("improve") for _ in range(3)]}
+    if schema == "InstructionDescription":
+        return {"subject_areas": text(f"Subjects [{tag}]:"), "relevant_skills": text(f"Skills [{tag}]:")}
+    if schema == "ProseFeedback":
+        return {"response_feedback": text(f"Feedback [{tag}]: strong") + ". " + text("It could improve")}
     if schema == "GeneratedInstructions":
         return {"instructions": [text(f"Instruction {i} [{tag}]:") for i in range(10)]}
     if schema == "GeneratedResponse":
@@ -293,7 +315,7 @@ class FakeTeacher:
         )
         # The answer depends on the question (system + first user message) only, as a model's would:
         # a re-ask after a broken answer gets the same content, so faults do not change the records.
-        question = _digest([body["messages"][:2], _schema_name(body)])
+        question = _digest([_question(body["messages"]), _schema_name(body)])
         self.log.sightings[digest] += 1
         first_sighting = self.log.sightings[digest] == 1
         if f.cap is not None and self.in_flight > f.cap:
@@ -308,7 +330,7 @@ class FakeTeacher:
             )
         if first_sighting and _share(digest, "500") < f.rate_500:
             return Response.of_json({"error": {"message": "The server had an error"}}, 500)
-        prompt = body["messages"][1]["content"] if len(body["messages"]) > 1 else ""
+        prompt = first_user(body["messages"])
         refused = _share(question, "filter") < f.rate_content_filter
         if refused or any(CONTENT_FILTER_MARKER in m["content"] for m in body["messages"]):
             return Response.of_json(
@@ -339,6 +361,8 @@ class FakeTeacher:
         schema = _schema_name(body)
         self.log.by_schema[schema] += 1
         self.log.prompts.append(prompt)
+        self.log.roles.update(m["role"] for m in _question(body["messages"]))
+        self.log.sampling[(body.get("temperature"), body.get("top_p"), body.get("max_tokens"))] += 1
         answer = _plant_bad_data(f, schema, question, prompt, fake_answer(schema, question, prompt, f.words))
         self._spoil(answer, schema, question, prompt)
         content = json.dumps(answer)
