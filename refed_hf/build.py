@@ -236,6 +236,15 @@ def _cost_line(m: dict[str, Any]) -> str:
     return line
 
 
+def _ablation_lines(m: dict[str, Any]) -> list[str]:
+    ablations = m.get("ablations")
+    if not ablations:
+        return []
+    rows = ", ".join(f"{name} {n}" for name, n in ablations["rows"].items())
+    used = sum(m["stages"].get(stage, {}).get("in", 0) for stage in ("sample_feedback", "sample_improvements"))
+    return [f"ablations:    {rows} rows; the sample-level baseline used {used} calls (in the cost below)"]
+
+
 def _summary(result: Any) -> str:
     m = result.manifest
     run = m["teacher"]["this_run"]
@@ -273,6 +282,7 @@ def _summary(result: Any) -> str:
                 if m.get("filters")
                 else []
             ),
+            *_ablation_lines(m),
             f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
             *timeout_lines,
             f"tokens:       {run['prompt_tokens']} prompt ({run['cached_tokens']} cached) + {run['completion_tokens']} completion this run; "

@@ -1,7 +1,8 @@
 """Check a REFED release with TRL itself (kept out of the default test run: it needs `trl` and
 `transformers`, not the project's dependencies).
 
-Every row of configs `sft` and `preference`, in every split, must be what TRL's own `is_conversational`
+Every row of configs `sft` and `preference` (and of the ablation configs `sft-seed`,
+`sft-instruction-feedback` and `sft-sample-feedback` when the release has them), in every split, must be what TRL's own `is_conversational`
 recognises, and TRL's `maybe_apply_chat_template` (the step SFTTrainer and DPOTrainer run on
 conversational data) must turn it into the text fields the trainers tokenize: `text` for `sft`,
 `prompt`/`chosen`/`rejected` strings for `preference`. A small chat template is built in memory, so no
@@ -38,9 +39,17 @@ def tiny_chat_tokenizer() -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+ABLATION_CONFIGS = ("sft-seed", "sft-instruction-feedback", "sft-sample-feedback")
+
+
 def check(path: str, revision: str | None) -> int:
     tokenizer = tiny_chat_tokenizer()
-    expected = {"sft": {"text"}, "preference": {"prompt", "chosen", "rejected"}}
+    present = set(datasets.get_dataset_config_names(path, revision=revision))
+    expected = {
+        "sft": {"text"},
+        "preference": {"prompt", "chosen", "rejected"},
+        **{config: {"text"} for config in ABLATION_CONFIGS if config in present},
+    }
     for config, fields in expected.items():
         splits = datasets.load_dataset(path, config, revision=revision)
         for split, table in splits.items():

@@ -207,6 +207,8 @@ def test_ablations_on_a_finished_build_pay_only_the_sample_level_calls(
     assert m["stages"]["sample_feedback"] == {"in": records, "out": records, "failed": {}}
     assert m["ablations"]["configs"] == list(ABLATIONS) and m["ablations"]["sample_feedback_missing"] == 0
     assert f"records:      {records}" in out
+    rows = ", ".join(f"{name} {n}" for name, n in m["ablations"]["rows"].items())
+    assert f"ablations:    {rows} rows; the sample-level baseline used {2 * records} calls" in out
 
     for split in ("train", "test"):
         default = _rows(release, "default", split)
@@ -248,6 +250,18 @@ def test_ablations_on_a_finished_build_pay_only_the_sample_level_calls(
     assert code == 0, err
     assert teacher_env.log.requests == again
     assert _sample_level_prompts(workdir / "out" / "cache.sqlite") == 2 * records
+
+
+def test_trl_takes_the_ablation_configs(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
+    pytest.importorskip("trl")  # scripts/check_with_trl.py needs trl and transformers, not project dependencies
+    from scripts.check_with_trl import check
+
+    code, _, err = build(capsys, "--seed", _seed(workdir), "--size", "24", "--test-size", "0.25", "--ablations")
+    assert code == 0, err
+    assert check(str(workdir / "refed-release" / "v0.1.0"), None) == 0
+    checked = capsys.readouterr().out
+    for config in ABLATIONS:
+        assert f"{config}/train:" in checked and f"{config}/test:" in checked
 
 
 def test_estimate_counts_the_sample_level_calls(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
