@@ -6,7 +6,9 @@ writes a LIMA-shaped seed and runs the real CLI as separate processes:
 
 1. `--estimate` (the first 3 references built for real), printing its projection;
 2. the full direct build in the same output (it reuses the sample from the cache);
-3. the same build with `--batch`, into a fresh output, against a fresh fake.
+3. the same build with `--batch`, into a fresh output, against a fresh fake;
+4. the direct build again with `--ablations` in the same output (the paper's ablation configs): only
+   the sample-level baseline's calls are new, and its line shows the release's calls and cost with them.
 
 It prints the calls, the tokens (prompt, cached, completion), the cached share and the cost at the
 price table's rates (gpt-4o-mini by default), each as measured and as ratios against their bounds
@@ -95,12 +97,23 @@ def main() -> None:
         try:
             estimate, estimate_wall = _cli(work, fake, *common, "--output", "direct", "--estimate")
             direct_out, direct_wall = _cli(work, fake, *common, "--output", "direct")
+            direct = json.loads((work / "direct" / "v0.1.0" / "manifest.json").read_text())
+            requests_before = fake.log.requests
+            _, ablations_wall = _cli(work, fake, *common, "--output", "direct", "--ablations")
+            ablation_requests = fake.log.requests - requests_before
         finally:
             fake.stop()
         print(estimate.rstrip())
         print(f"estimate wall={estimate_wall:.1f}s")
-        direct = json.loads((work / "direct" / "v0.1.0" / "manifest.json").read_text())
         _line("direct", direct, direct_wall)
+        with_ablations = json.loads((work / "direct" / "v0.1.0" / "manifest.json").read_text())
+        _line("direct+ablations", with_ablations, ablations_wall)
+        print(
+            f"ablations: requests to add them to the finished build={ablation_requests} "
+            f"(bound 2 x records = {2 * with_ablations['records']}); configs "
+            + ", ".join(f"{name} {n}" for name, n in with_ablations["ablations"]["rows"].items()),
+            flush=True,
+        )
 
         fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=args.batch_duration)).start()
         try:

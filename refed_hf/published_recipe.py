@@ -36,10 +36,23 @@ def published_fields(recipe: Recipe, seed_sha: str | None = None) -> dict[str, A
     return fields
 
 
+PUBLISHED_HEADER = "# The recipe of this REFED release: every field that shapes the data."
+# Releases published before prompt sets were selectable were built with today's `concise` wording; their
+# recipe.toml does not name it, and rebuilding one must not switch it to the newer default.
+EARLIER_PROMPT_SET = "concise"
+
+
+def with_earlier_defaults(text: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A published recipe's fields, with the prompt set it was built with when it predates the field."""
+    if text.startswith(PUBLISHED_HEADER) and "prompt_set" not in data:
+        return {**data, "prompt_set": EARLIER_PROMPT_SET}
+    return data
+
+
 def recipe_toml(recipe: Recipe, seed_sha: str | None = None) -> str:
     """The text of `recipe.toml`: a header saying how to rebuild, then the fields."""
     header = [
-        "# The recipe of this REFED release: every field that shapes the data.",
+        PUBLISHED_HEADER,
         "# Rebuild it (from your cache: the same data; from scratch: the same method, seed and prompts):",
         f"#   python -m refed_hf.build --recipe hf://datasets/ORG/NAME@v{recipe.version}/{RECIPE_FILE} --output DIR",
         f"# or, with this file at hand: python -m refed_hf.build --recipe {RECIPE_FILE} --output DIR",

@@ -241,16 +241,21 @@ def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:
     data: dict[str, Any] = {}
     origin = "the command line"
     if path is not None:
-        from .published_recipe import fetch_recipe, is_hub_reference  # noqa: PLC0415 - it imports this module
+        from .published_recipe import (  # noqa: PLC0415 - it imports this module
+            fetch_recipe,
+            is_hub_reference,
+            with_earlier_defaults,
+        )
 
         file = fetch_recipe(str(path)) if is_hub_reference(path) else Path(path)
         if not file.is_file():
             raise RecipeError(f"recipe file not found: {file} (check --recipe)")
+        text = file.read_text(encoding="utf-8")
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise RecipeError(f"recipe {path} is not valid TOML: {exc}") from None
-        data = {key.replace("-", "_"): value for key, value in data.items()}
+        data = with_earlier_defaults(text, {key.replace("-", "_"): value for key, value in data.items()})
         origin = str(path)
     try:
         Recipe.model_validate(data)

@@ -336,3 +336,19 @@ def test_the_papers_run_preset_and_its_ablation_table_from_lima(
     assert len(datasets.load_dataset(str(release), "sft-sample-feedback", split="train")) == 2000
     card = (release / "README.md").read_text(encoding="utf-8")
     assert "## Ablations" in card and "full method (REFED)" in card
+
+
+def test_a_recipe_published_before_prompt_sets_rebuilds_with_the_wording_it_was_built_with(tmp_path: Path) -> None:
+    from refed_hf.published_recipe import recipe_toml
+    from refed_hf.recipe import Recipe, load_recipe
+
+    current = recipe_toml(Recipe(seed="GAIR/lima", size=20))
+    assert 'prompt_set = "paper"' in current
+    earlier = tmp_path / "earlier.toml"
+    earlier.write_text("".join(line + "\n" for line in current.splitlines() if not line.startswith("prompt_set")))
+    assert load_recipe(earlier, {}).prompt_set == "concise"
+    assert load_recipe(earlier, {"prompt_set": "paper"}).prompt_set == "paper"  # a flag still decides
+    (tmp_path / "current.toml").write_text(current)
+    assert load_recipe(tmp_path / "current.toml", {}).prompt_set == "paper"
+    (tmp_path / "mine.toml").write_text('seed = "GAIR/lima"\nsize = 20\n')  # written by hand: today's default
+    assert load_recipe(tmp_path / "mine.toml", {}).prompt_set == "paper"

@@ -103,10 +103,11 @@ def _read(release: Path) -> dict[str, Any]:
     features: dict[str, Counter[str]] = {"subject areas": Counter(), "skills": Counter()}
     for batch in _batches(release, "feedback", ["subject_areas", "relevant_skills"]):
         columns = batch.to_pydict()
+        # Only the `concise` set writes labels to count; the `paper` set's prose descriptions are not labels.
         for labels in columns["subject_areas"]:
-            features["subject areas"].update(label.strip() for label in labels)
+            features["subject areas"].update(label.strip() for label in labels if isinstance(labels, list))
         for labels in columns["relevant_skills"]:
-            features["skills"].update(label.strip() for label in labels)
+            features["skills"].update(label.strip() for label in labels if isinstance(labels, list))
     return {
         "rows": rows,
         "lengths": {
