@@ -125,8 +125,20 @@ def test_content_filter_costs_only_its_item(workdir: Path, capsys, monkeypatch) 
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     fake = FakeTeacher(TeacherFaults(rate_content_filter=0.08)).start()
     try:
+        # Which calls are refused is drawn from each request's digest; this scenario (enough references left
+        # with feedback to make up every lost item) was laid out with the concise set's requests.
         code, out, err = build(
-            capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--base-url", fake.url
+            capsys,
+            "--seed",
+            "seed.jsonl",
+            "--size",
+            "60",
+            "--output",
+            "out",
+            "--base-url",
+            fake.url,
+            "--prompt-set",
+            "concise",
         )
     finally:
         fake.stop()

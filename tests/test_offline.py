@@ -11,7 +11,8 @@ import datasets
 import pytest
 
 from refed_hf.builder.seed import DEMO_SEED_FILE
-from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.features import RECORD_FEATURES
+from refed_hf.prompt_sets import feedback_features, prompt_set_named
 from refed_hf.schemas import Record
 from tests.helpers import build, build_process
 
@@ -72,7 +73,7 @@ def test_offline_build_with_the_real_small_model(tmp_path: Path) -> None:
     release = tmp_path / "out" / "v0.1.0"
     records = datasets.load_dataset(str(release), split="train")
     feedback = datasets.load_dataset(str(release), "feedback", split="train")
-    assert records.features == RECORD_FEATURES and feedback.features == FEEDBACK_FEATURES
+    assert records.features == RECORD_FEATURES and feedback.features == feedback_features(prompt_set_named("paper"))
     assert len(records) == 3
     for row in records:
         Record.model_validate(row)

@@ -9,7 +9,8 @@ import datasets
 import pytest
 from huggingface_hub import DatasetCard
 
-from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.features import RECORD_FEATURES
+from refed_hf.prompt_sets import feedback_features, prompt_set_named
 from tests.conftest import HUB_TOKEN, TEST_KEY
 from tests.fakes.hub import FakeHub
 from tests.fakes.seeds import write_lima_seed
@@ -43,7 +44,7 @@ def test_versions_are_published_tagged_and_pinned(publishing: FakeHub, workdir: 
         feedback = datasets.load_dataset(REPO, "feedback", revision=tag, split="train")
         local = datasets.load_dataset(str(workdir / "out" / tag), split="train")
         assert len(records) == size and records.features == RECORD_FEATURES
-        assert feedback.features == FEEDBACK_FEATURES and len(feedback) == 6
+        assert feedback.features == feedback_features(prompt_set_named("paper")) and len(feedback) == 6
         assert records.to_list() == local.to_list()
     state = publishing.snapshot(REPO)
     assert state["branches"]["main"] == state["tags"]["v1.1.0"] != state["tags"]["v1.0.0"]
