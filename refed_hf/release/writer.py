@@ -43,7 +43,7 @@ def data_file_patterns(splits: Sequence[str] = ("train",)) -> dict[str, dict[str
     return {config: {split: f"{folder}/{split}-*" for split in splits} for config, folder in CONFIG_DIRS.items()}
 
 
-def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, split: str = "train") -> SplitFiles:
+def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, split: str = "train") -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     num_bytes = table.data.nbytes
     shards = max(1, math.ceil(num_bytes / max_shard_bytes))
@@ -51,7 +51,7 @@ def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, 
         shard = table.shard(num_shards=shards, index=index, contiguous=True)
         shard.to_parquet(str(folder / f"{split}-{index:05d}-of-{shards:05d}.parquet"))
     download_size = sum(path.stat().st_size for path in folder.glob(f"{split}-*.parquet"))
-    return SplitFiles(num_bytes=num_bytes, download_size=download_size, shards=shards, rows=len(table))
+    return {"num_bytes": num_bytes, "download_size": download_size, "shards": shards}
 
 
 def _write_config(
@@ -59,7 +59,10 @@ def _write_config(
 ) -> ConfigFiles:
     """One config's splits (a bare Dataset is split `train`): totals, plus per split."""
     splits = {"train": parts} if isinstance(parts, datasets.Dataset) else dict(parts)
-    written = {split: _write_parquet(table, folder, max_shard_bytes, split) for split, table in splits.items()}
+    written = {
+        split: SplitFiles(**_write_parquet(table, folder, max_shard_bytes, split), rows=len(table))
+        for split, table in splits.items()
+    }
     return ConfigFiles(
         num_bytes=sum(sizes.num_bytes for sizes in written.values()),
         download_size=sum(sizes.download_size for sizes in written.values()),
