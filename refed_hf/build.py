@@ -16,10 +16,14 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from .errors import RefedError  # noqa: E402
 from .recipe import Recipe, load_recipe  # noqa: E402
+
+if TYPE_CHECKING:
+    from .job import JobResult
+    from .release.manifest import Manifest
 
 
 def _test_size(text: str) -> int | float:
@@ -206,68 +210,67 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_RECIPE}
 
 
-def _cost_line(m: dict[str, Any]) -> str:
-    if m["estimated_cost_usd"] is None:
+def _cost_line(m: Manifest) -> str:
+    if m.estimated_cost_usd is None or m.this_run_cost_usd is None:
         return (
-            f"unknown: no price for '{m['teacher']['model']}' in the price table "
+            f"unknown: no price for '{m.teacher.model}' in the price table "
             "(give [prices] prompt and completion in the recipe)"
         )
-    rates = "batch rates" if m["cost"]["priced_at"] == "batch" else "direct rates"
-    line = (
-        f"${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated, {rates})"
-    )
-    batch = m.get("batch_api")
-    if batch:
+    rates = "batch rates" if m.cost is not None and m.cost.priced_at == "batch" else "direct rates"
+    line = f"${m.this_run_cost_usd:.4f} this run, ${m.estimated_cost_usd:.4f} for the release (estimated, {rates})"
+    batch = m.batch_api
+    if batch is not None:
         line += (
-            f"; Batch API: {batch['waves']} waves, {batch['batches']} batches, {batch['lines']} lines, "
-            f"{batch['failed_lines']} failed"
+            f"; Batch API: {batch.waves} waves, {batch.batches} batches, {batch.lines} lines, "
+            f"{batch.failed_lines} failed"
         )
     return line
 
 
-def _summary(result: Any) -> str:
+def _summary(result: JobResult) -> str:
     m = result.manifest
-    run = m["teacher"]["this_run"]
+    run = m.teacher.this_run
     failures = (
-        ", ".join(f"{stage}/{why}: {n}" for stage, c in m["stages"].items() for why, n in c["failed"].items()) or "none"
+        ", ".join(f"{stage}/{why}: {n}" for stage, c in m.stages.items() for why, n in c.failed.items()) or "none"
     )
-    lost = m["stages"]["feedback"]["in"] - m["stages"]["feedback"]["out"]
+    lost = m.stages["feedback"].items_in - m.stages["feedback"].items_out
     shortfall = (
-        f" ({m['shortfall']} short of {m['wanted']}: the seed ran out, every usable reference was used"
+        f" ({m.shortfall} short of {m.wanted}: the seed ran out, every usable reference was used"
         f"{f' and {lost} lost their feedback to failed calls' if lost else ''})"
-        if m["shortfall"]
+        if m.shortfall
         else ""
     )
-    timeouts = m.get("timeouts") or {}
+    timeouts = m.timeouts
     timeout_lines = (
         [
-            f"timeouts:     {timeouts['timeouts']} (each retried at most {timeouts['max_timeout_retries']} "
-            f"times with twice the time); p95 latency {timeouts['latency_p95_s']} s"
+            f"timeouts:     {timeouts.timeouts} (each retried at most {timeouts.max_timeout_retries} "
+            f"times with twice the time); p95 latency {timeouts.latency_p95_s} s"
         ]
-        if timeouts.get("timeouts")
+        if timeouts is not None and timeouts.timeouts
         else []
     )
-    timeout_lines += [f"warning:      {timeouts['advice']}"] if timeouts.get("advice") else []
+    timeout_lines += [f"warning:      {timeouts.advice}"] if timeouts is not None and timeouts.advice else []
+    filters = m.filters
     return "\n".join(
         [
-            f"records:      {m['records']}{shortfall}",
-            f"references:   {m['references_used']} used, {m['feedback_rows']} with feedback",
+            f"records:      {m.records}{shortfall}",
+            f"references:   {m.references_used} used, {m.feedback_rows} with feedback",
             f"failures:     {failures}",
             *(
                 [
-                    f"filtered:     {m['filters']['screened'] - m['filters']['kept']} of {m['filters']['screened']} dropped ("
-                    + ", ".join(f"{name} {n}" for name, n in m["filters"]["dropped"].items())
+                    f"filtered:     {filters.screened - filters.kept} of {filters.screened} dropped ("
+                    + ", ".join(f"{name} {n}" for name, n in filters.dropped.items())
                     + ")"
                 ]
-                if m.get("filters")
+                if filters is not None
                 else []
             ),
-            f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
+            f"calls:        {run.answers} answered ({run.requests} requests, {run.rate_limited} rate-limited), {run.cache_hits} cache hits",
             *timeout_lines,
-            f"tokens:       {run['prompt_tokens']} prompt ({run['cached_tokens']} cached) + {run['completion_tokens']} completion this run; "
-            f"cached share of the release's prompt tokens {m['cached_share']:.1%}",
+            f"tokens:       {run.prompt_tokens} prompt ({run.cached_tokens} cached) + {run.completion_tokens} completion this run; "
+            f"cached share of the release's prompt tokens {m.cached_share:.1%}",
             f"cost:         {_cost_line(m)}",
-            f"wall time:    {m['wall_time_s']:.1f} s",
+            f"wall time:    {m.wall_time_s:.1f} s",
             f"release:      {result.path}",
         ]
     )
@@ -312,7 +315,7 @@ def _main(args: argparse.Namespace) -> int:
         # A release already built from this recipe is published as it is: no key, no teacher call.
         result = (existing_release(recipe) if publishing else None) or run(recipe)
         print(_summary(result) if result.built else f"release:      {result.path} (already built)")
-        if result.built and result.manifest["records"] == 0:
+        if result.built and result.manifest.records == 0:
             print(
                 "error: no record was made: every item failed (see failures above); answers paid for are cached",
                 file=sys.stderr,

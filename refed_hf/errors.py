@@ -28,6 +28,10 @@ class EndpointError(RefedError):
     """The teacher endpoint cannot be reached or does not answer as expected."""
 
 
+class ManifestError(RefedError):
+    """A manifest.json that cannot be read as a REFED manifest."""
+
+
 class PublishError(RefedError):
     """Publishing was refused or did not complete; the message says what state the repo is in."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,11 +25,11 @@ from .lock import output_lock
 from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
 from .release.examples import examples_of, examples_on_disk
-from .release.manifest import make_manifest
+from .release.manifest import Filters, Manifest, Splits, Statistics, Timeouts, make_manifest, read
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
 from .release.report import add_to_release as add_quality_report
-from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
+from .release.splits import held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
 from .release.training_configs import training_configs
 from .release.writer import data_file_patterns, release_dir, write_release
@@ -50,7 +49,7 @@ CACHE_FILE = "cache.sqlite"
 @dataclass
 class JobResult:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     built: bool = True  # False when an existing release was reused
 
 
@@ -60,17 +59,16 @@ def existing_release(recipe: Recipe) -> JobResult | None:
     manifest_file = path / "manifest.json"
     if not manifest_file.is_file():
         return None
-    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    built_with = manifest.get("recipe", {})
-    if any(built_with.get(name) != value for name, value in recipe.content_fields().items()):
+    manifest = read(manifest_file)
+    if not manifest.recipe.matches(recipe.content_fields()):
         return None
-    if manifest.get("seed", {}).get("kind") == "local":
+    if manifest.seed.kind == "local":
         # The recipe names a local seed by its file name only: its content decides whether it is the same.
         try:
             _, facts = read_local(recipe.seed, recipe.seed_split)
         except SeedError:
             return None
-        if facts.get("sha256") != manifest["seed"].get("sha256"):
+        if facts.get("sha256") != manifest.seed.sha256:
             return None
     return JobResult(path, manifest, built=False)
 
@@ -95,7 +93,7 @@ def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any =
     )
 
 
-def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
+def hub_card(release: Path, manifest: Manifest, repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
     """The card of a built release as published to `repo_id`: load lines pinned to its tag."""
     example, feedback_example = examples_on_disk(release)
     return render_card(
@@ -103,15 +101,15 @@ def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: lis
         example,
         _patterns(manifest),
         load_path=repo_id,
-        revision=tag_of(manifest["version"]),
+        revision=tag_of(manifest.version),
         history=history,
         feedback_example=feedback_example,
     )
 
 
-def _patterns(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _patterns(manifest: Manifest) -> dict[str, dict[str, str]]:
     """The card's data files: every config has the splits the release was written with."""
-    return data_file_patterns(list(manifest["files"]["default"].get("splits", {TRAIN: None})))
+    return data_file_patterns(manifest.split_names())
 
 
 def _output_dir(recipe: Recipe) -> Path:
@@ -275,9 +273,18 @@ def _build(
                     endpoint=endpoint,
                     batch=transports.batch_stats(),
                 )
-                manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
-                manifest.update(split_summary(splits, held_out, recipe.test_size))
-                manifest["filters"] = filter_counts(synthesis, teacher)
+                summary = split_summary(splits, held_out, recipe.test_size)
+                later = {
+                    "shortfall_reason": synthesis.shortfall_reason,
+                    "timeouts": Timeouts.model_validate(teacher.timeouts.report()),
+                    "splits": Splits.model_validate(summary["splits"]),
+                    "filters": Filters.model_validate(filter_counts(synthesis, teacher)),
+                }
+                if "split_statistics" in summary:
+                    later["split_statistics"] = {
+                        split: Statistics.model_validate(stats) for split, stats in summary["split_statistics"].items()
+                    }
+                manifest = manifest.model_copy(update=later)
                 example, feedback_example = examples_of(splits)
                 path = write_release(
                     output,
@@ -298,7 +305,7 @@ def _build(
             cache.close()
             remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
     # The manifest as written, with the files it describes.
-    return JobResult(path, json.loads((path / "manifest.json").read_text(encoding="utf-8")))
+    return JobResult(path, read(path))
 
 
 def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path) -> Any:

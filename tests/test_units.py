@@ -203,12 +203,12 @@ def test_leftovers_are_cleared_and_a_release_moved_aside_comes_back(tmp_path: Pa
 
 
 def test_an_existing_release_of_a_local_seed_is_reused_only_for_the_same_content(tmp_path: Path, monkeypatch) -> None:
-    import json
-
     from refed_hf.builder.local_seed import read_local
     from refed_hf.job import existing_release
     from refed_hf.recipe import Recipe
+    from refed_hf.release.manifest import write
     from tests.fakes.seeds import write_lima_seed
+    from tests.helpers import manifest_of
 
     monkeypatch.chdir(tmp_path)
     write_lima_seed(tmp_path / "pairs.jsonl", single=3)
@@ -216,7 +216,7 @@ def test_an_existing_release_of_a_local_seed_is_reused_only_for_the_same_content
     _, facts = read_local(recipe.seed, recipe.seed_split)
     release = tmp_path / "out" / "v0.1.0"
     release.mkdir(parents=True)
-    (release / "manifest.json").write_text(json.dumps({"recipe": recipe.public_dict(), "seed": facts}))
+    write(release, manifest_of(recipe, facts))
     assert existing_release(recipe) is not None
     write_lima_seed(tmp_path / "pairs.jsonl", single=4)  # same file name, other pairs
     assert existing_release(recipe) is None
