@@ -14,7 +14,8 @@ from .. import __version__
 from ..prompts import PROMPT_SET_VERSION, prompt_set_hash
 from ..recipe import Recipe
 from ..teacher.accounting import Ledger
-from ..teacher.prices import PRICES_CHECKED, Usage, prices_for
+from ..teacher.prices import PRICES_CHECKED, Usage
+from ..teacher_setup import recipe_prices
 
 LIBRARIES = ("datasets", "huggingface_hub", "openai", "pydantic", "tenacity", "pyarrow")
 
@@ -50,7 +51,7 @@ def make_manifest(
     shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order.
     `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published)."""
     total = ledger.total()
-    prices = prices_for(recipe.teacher_model, recipe.prices)
+    prices = recipe_prices(recipe)
 
     def usd(usage: Usage, at_batch_rates: bool = recipe.batch) -> float | None:
         # None, not a guess, when the model's prices are unknown.
