@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,7 +204,7 @@ def _build(
     seed_report: SeedReport,
     output: Path,
     started: float,
-    **teacher_options: Any,
+    schema_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> JobResult:
     # pyarrow's default pool (mimalloc) keeps the pages of the many small record batches written
     # during a build resident; the system allocator gives them back (measured: 462 -> 408 MiB peak
@@ -219,7 +220,11 @@ def _build(
         try:
             with disk_errors(output):
                 built = make_teacher(
-                    recipe, cache, factory, quiet=not datasets.is_progress_bar_enabled(), **teacher_options
+                    recipe,
+                    cache,
+                    factory,
+                    quiet=not datasets.is_progress_bar_enabled(),
+                    schema_transform=schema_transform,
                 )
                 teacher = built.teacher
                 synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)

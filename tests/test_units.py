@@ -13,10 +13,15 @@ from refed_hf.builder.plan import quotas, reference_order, split_quota
 from refed_hf.features import teacher_schema
 from refed_hf.recipe import load_recipe
 from refed_hf.schemas import GeneratedInstructions, Improvement
+from refed_hf.teacher.accounting import CallCounts
 from refed_hf.teacher.answers import InvalidAnswer, parse_answer
+from refed_hf.teacher.budget import BudgetGuard, OverBudget
+from refed_hf.teacher.cache import CachedAnswer
+from refed_hf.teacher.estimates import CHARS_PER_TOKEN, CompletionEstimates, prompt_tokens
 from refed_hf.teacher.limiter import CallLimiter
-from refed_hf.teacher.prices import Usage, prices_for
+from refed_hf.teacher.prices import ModelPrices, Usage, prices_for
 from refed_hf.teacher.retries import Backoff, retryable, server_delay
+from refed_hf.teacher.transport import Call
 
 
 def test_cost_is_tokens_times_price_per_million_cached_and_batch_rates_included() -> None:
@@ -220,3 +225,34 @@ def test_an_existing_release_of_a_local_seed_is_reused_only_for_the_same_content
     assert existing_release(recipe) is not None
     write_lima_seed(tmp_path / "pairs.jsonl", single=4)  # same file name, other pairs
     assert existing_release(recipe) is None
+
+
+def test_budget_guard_passes_calls_to_the_transport_it_wraps_until_the_next_would_pass_the_budget() -> None:
+    class Answering:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def send(self, call: Call) -> CachedAnswer:
+            self.sent.append(call.key)
+            return CachedAnswer("{}", "stop", 10, 0)  # $10 at a dollar a token
+
+    body = {"messages": [{"role": "user", "content": "x" * 8 * CHARS_PER_TOKEN}]}
+    estimate = prompt_tokens(body)  # dollars, at a dollar a prompt token; no completion expected
+    inner = Answering()
+    guard = BudgetGuard(
+        inner, ModelPrices(1e6, 1e6, 1e6, 1e6, 1e6, 1e6), 20 + estimate - 1, False, CompletionEstimates(0)
+    )
+
+    async def calls() -> list[str]:
+        outcomes = []
+        for key in "abc":
+            try:
+                await guard.send(Call(body, CallCounts(), key, "responses", key))
+                outcomes.append("sent")
+            except OverBudget:
+                outcomes.append("refused")
+        return outcomes
+
+    # Spent 0 then 10: the first two fit; with 20 spent the third's estimate passes the budget.
+    assert asyncio.run(calls()) == ["sent", "sent", "refused"]
+    assert inner.sent == ["a", "b"] and guard.spent == 20 and guard.tripped

@@ -75,7 +75,7 @@ class Teacher:
         reask: Reask,
         ledger: Ledger | None = None,
     ) -> None:
-        self.transport = transport
+        self._transport = transport
         self.shared = shared
         self.model = model
         self.cache = cache
@@ -152,7 +152,7 @@ class Teacher:
             else:
                 stop.check()
                 try:
-                    answer = await self.transport.send(Call(body, counts, key, stage, identity))
+                    answer = await self._transport.send(Call(body, counts, key, stage, identity))
                     self.shared.estimates.learn(answer_kind(body), answer.completion_tokens)
                     self.cache.put(key, stage, identity, self.model, answer)
                 except Exception as exc:  # noqa: BLE001 - a failure costs this item only, unless it is fatal
