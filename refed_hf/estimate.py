@@ -23,13 +23,12 @@ from refed_hf.builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
 
 from . import prompts
 from .errors import RecipeError
-from .job import CACHE_FILE, _load_seed, _output_dir, filter_settings, make_teacher
+from .job import filter_settings, output_dir, recipe_seed
 from .recipe import Recipe
 from .teacher.accounting import Ledger
-from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .teacher.prices import ModelPrices, Usage, prices_for
-from .teacher.transports import check_cost_options, use_transports
+from .teacher.prices import ModelPrices, Usage
+from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
 
 
 def _usd(value: float) -> str:
@@ -154,22 +153,22 @@ def estimate(recipe: Recipe, references: int) -> str:
         )
     check_cost_options(recipe)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-    seed, _ = _load_seed(recipe)
-    output = _output_dir(recipe)
+    seed, _ = recipe_seed(recipe)
+    output = output_dir(recipe)
     preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
     order = reference_order(list(seed["reference_id"]), recipe.random_seed)
     picked = order[: min(references, len(order))]
     sample = seed.select(picked)
     sample_size = min(recipe.size, RECORDS_PER_REFERENCE * len(picked))
-    cache = ResponseCache(output / CACHE_FILE)
+    cache = open_cache(output)
     workdir = output / f".work-estimate-v{recipe.version}"
     try:
-        teacher = make_teacher(recipe, cache, factory)
-        transports = use_transports(recipe, teacher, cache, quiet=True)
+        built = make_teacher(recipe, cache, factory, quiet=True)
+        teacher = built.teacher
         started = time.monotonic()
         synthesis = synthesize(sample, teacher, sample_size, recipe.random_seed, workdir, filter_settings(recipe))
         seconds = time.monotonic() - started
-        transports.check_budget()
+        built.check_budget()
         records = len(synthesis.records)
     finally:
         cache.close()
@@ -180,7 +179,7 @@ def estimate(recipe: Recipe, references: int) -> str:
         )
     all_chars = sum(_feedback_chars(i, r) for i, r in zip(seed["instruction"], seed["response"]))
     sample_chars = sum(_feedback_chars(i, r) for i, r in zip(sample["instruction"], sample["response"]))
-    waves = transports.batch.stats.waves if transports.batch else len(STAGES)
+    waves = built.batch.stats.waves if built.batch else len(STAGES)
     projection = project(
         teacher.ledger,
         len(picked),
@@ -192,6 +191,6 @@ def estimate(recipe: Recipe, references: int) -> str:
         seconds,
         recipe.concurrency,
         max(waves, len(STAGES)),
-        prices_for(recipe.teacher_model, recipe.prices),
+        recipe_prices(recipe),
     )
     return projection.report(recipe.teacher_model, recipe.concurrency)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,16 +35,10 @@ from .release.statistics import record_statistics
 from .release.training_configs import training_configs
 from .release.writer import data_file_patterns, release_dir, write_release
 from .settings import default_base_url
-from .teacher import ClientFactory, Sampling, Teacher
-from .teacher.accounting import Ledger
-from .teacher.cache import ResponseCache
+from .teacher import ClientFactory, Teacher
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .teacher.limiter import CallLimiter
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
-from .teacher.timeouts import TimeoutPolicy
-from .teacher.transports import check_cost_options, use_transports
-
-CACHE_FILE = "cache.sqlite"
+from .teacher_setup import check_cost_options, make_teacher, open_cache
 
 
 @dataclass
@@ -112,7 +107,8 @@ def _patterns(manifest: Manifest) -> dict[str, dict[str, str]]:
     return data_file_patterns(manifest.split_names())
 
 
-def _output_dir(recipe: Recipe) -> Path:
+def output_dir(recipe: Recipe) -> Path:
+    """The recipe's output directory, made if missing."""
     output = Path(recipe.output).expanduser()
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -123,26 +119,8 @@ def _output_dir(recipe: Recipe) -> Path:
     return output
 
 
-def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, **options: Any) -> Teacher:
-    # With --batch the limiter paces nothing (the Batch API queues the calls); its width only sets how
-    # many references are in flight, and every reference should be, so that waves are large.
-    concurrency = 4096 if recipe.batch else recipe.concurrency
-    return Teacher(
-        factory,
-        model=recipe.teacher_model,
-        cache=cache,
-        limiter=CallLimiter(concurrency, recipe.max_rpm, recipe.max_tpm),
-        ledger=Ledger(),
-        sampling=Sampling(recipe.temperature, recipe.top_p, recipe.max_tokens, recipe.random_seed),
-        structured_outputs=recipe.structured_outputs,
-        max_reasks=recipe.max_reasks,
-        max_retries=recipe.max_retries,
-        timeouts=TimeoutPolicy(recipe.request_timeout, recipe.max_timeout_retries),
-        **options,
-    )
-
-
-def _load_seed(recipe: Recipe) -> tuple[datasets.Dataset, SeedReport]:
+def recipe_seed(recipe: Recipe) -> tuple[datasets.Dataset, SeedReport]:
+    """The recipe's seed, loaded and checked, with what was read and dropped."""
     return load_seed(
         recipe.seed,
         recipe.seed_split,
@@ -160,8 +138,8 @@ def run(recipe: Recipe) -> JobResult:
     if recipe.local:
         model = check_gguf(recipe.teacher_gguf) if recipe.teacher_gguf else bundled_model()
         check_runtime()
-        seed, seed_report = _load_seed(recipe)
-        output = _output_dir(recipe)
+        seed, seed_report = recipe_seed(recipe)
+        output = output_dir(recipe)
         with output_lock(output):
             _prepare(recipe, output, seed)
             with local_teacher(LocalServer(model, recipe.local_context, recipe.local_parallel)) as base_url:
@@ -169,8 +147,8 @@ def run(recipe: Recipe) -> JobResult:
                 preflight(factory, base_url)
                 return _build(recipe, factory, seed, seed_report, output, started, schema_transform=cap_schema)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-    seed, seed_report = _load_seed(recipe)
-    output = _output_dir(recipe)
+    seed, seed_report = recipe_seed(recipe)
+    output = output_dir(recipe)
     with output_lock(output):
         _prepare(recipe, output, seed)
         preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
@@ -224,13 +202,13 @@ def _build(
     seed_report: SeedReport,
     output: Path,
     started: float,
-    **teacher_options: Any,
+    schema_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> JobResult:
     # pyarrow's default pool (mimalloc) keeps the pages of the many small record batches written
     # during a build resident; the system allocator gives them back (measured: 462 -> 408 MiB peak
     # at 100k records, benchmarks/throughput.py --preset memory-100k).
     pa.set_memory_pool(pa.system_memory_pool())
-    cache = ResponseCache(output / CACHE_FILE)
+    cache = open_cache(output)
     workdir = output / f".work-v{recipe.version}"
 
     def remove_workdir() -> None:
@@ -239,10 +217,16 @@ def _build(
     with signals.cleanup_on_abort(remove_workdir):
         try:
             with disk_errors(output):
-                teacher = make_teacher(recipe, cache, factory, **teacher_options)
-                transports = use_transports(recipe, teacher, cache, quiet=not datasets.is_progress_bar_enabled())
+                built = make_teacher(
+                    recipe,
+                    cache,
+                    factory,
+                    quiet=not datasets.is_progress_bar_enabled(),
+                    schema_transform=schema_transform,
+                )
+                teacher = built.teacher
                 synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
-                transports.check_budget()
+                built.check_budget()
                 statistics = record_statistics(synthesis.records)
                 seed_facts = seed_report.as_dict()
                 seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
@@ -271,12 +255,12 @@ def _build(
                     started,
                     offline_demo=recipe.offline and not recipe.teacher_gguf,
                     endpoint=endpoint,
-                    batch=transports.batch_stats(),
+                    batch=built.batch_stats(),
                 )
                 summary = split_summary(splits, held_out, recipe.test_size)
                 later = {
                     "shortfall_reason": synthesis.shortfall_reason,
-                    "timeouts": Timeouts.model_validate(teacher.timeouts.report()),
+                    "timeouts": Timeouts.model_validate(built.timeouts.report()),
                     "splits": Splits.model_validate(summary["splits"]),
                     "filters": Filters.model_validate(filter_counts(synthesis, teacher)),
                 }

@@ -36,7 +36,8 @@ from ..errors import ManifestError
 from ..prompts import PROMPT_SET_VERSION, prompt_set_hash
 from ..recipe import Recipe
 from ..teacher.accounting import Ledger
-from ..teacher.prices import PRICES_CHECKED, Usage, prices_for
+from ..teacher.prices import PRICES_CHECKED, Usage
+from ..teacher_setup import recipe_prices
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -330,7 +331,7 @@ def make_manifest(
     `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published).
     The build adds the parts known later: timeouts, splits, filters, then the writer files and quality."""
     total = ledger.total()
-    prices = prices_for(recipe.teacher_model, recipe.prices)
+    prices = recipe_prices(recipe)
 
     def usd(usage: Usage, at_batch_rates: bool = recipe.batch) -> float | None:
         # None, not a guess, when the model's prices are unknown.
