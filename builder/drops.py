@@ -46,7 +46,8 @@ class DropLog:
         """Sort the items (stage, reference, feature, then the whole item) into the final file."""
         if self._partial is None or self.final is None:
             return None
-        items = [json.loads(line) for line in self._partial.read_text(encoding="utf-8").splitlines() if line]
+        # split("\n"), not splitlines(): a text may hold U+2028, which JSON leaves unescaped.
+        items = [json.loads(line) for line in self._partial.read_text(encoding="utf-8").split("\n") if line]
         items.sort(key=_order)
         text = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
         self._partial.write_text(text, encoding="utf-8")

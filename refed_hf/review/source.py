@@ -78,7 +78,7 @@ def dropped_items(release: Release, manifest: dict[str, Any], explicit: Path | N
     if file is None:
         return None
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = file.read_text(encoding="utf-8").split("\n")  # not splitlines(): texts may hold U+2028
         return [json.loads(line) for line in lines if line.strip()]
     except (OSError, ValueError) as exc:
         raise ReviewError(f"cannot read the dropped items {file} ({exc}): pass a dropped-vX.Y.Z.jsonl file") from None
