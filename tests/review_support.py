@@ -3,10 +3,14 @@ size, hostile texts planted), and headless Chromium run the way it runs on this 
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import random
+import select
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +170,88 @@ def chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[st
             text=True,
             timeout=timeout,
         )
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: it
+    reads NUL-terminated JSON messages on fd 3 and writes its own on fd 4), so a test can press keys
+    in a page and read its state without any extra package."""
+
+    def __init__(self) -> None:
+        self._profile = tempfile.TemporaryDirectory(prefix="refed-chromium-")
+        to_child, self._send = os.pipe()
+        self._receive, from_child = os.pipe()
+
+        def wire() -> None:  # in the child, before exec: the protocol's two descriptors, kept across exec
+            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_child, from_child)]  # out of 3 and 4's way
+            for number, fd in zip((3, 4), high):
+                os.dup2(fd, number)
+                os.set_inheritable(number, True)
+
+        self._process = subprocess.Popen(
+            [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}", "--remote-debugging-pipe"],
+            preexec_fn=wire,
+            close_fds=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_child)
+        os.close(from_child)
+        self._buffer = b""
+        self._next_id = 0
+        self._session: str | None = None
+
+    def call(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if self._session and not method.startswith("Target."):
+            message["sessionId"] = self._session
+        os.write(self._send, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" not in self._buffer:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(method)
+                ready, _, _ = select.select([self._receive], [], [], 1)
+                if ready:
+                    self._buffer += os.read(self._receive, 1 << 20)
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            answer = json.loads(raw)
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer.get("result", {})
+
+    def open(self, url: str) -> None:
+        target = self.call("Target.createTarget", url=url)["targetId"]
+        self._session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.wait_for("document.documentElement && document.documentElement.getAttribute('data-first-render-ms')")
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.05)
+        raise TimeoutError(expression)
+
+    def press(self, key: str) -> None:
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key=key, text=key if kind == "keyDown" else "")
+
+    def type(self, text: str) -> None:
+        self.call("Input.insertText", text=text)
+
+    def close(self) -> None:
+        self._process.kill()
+        self._process.wait(timeout=30)
+        os.close(self._send)
+        os.close(self._receive)
+        self._profile.cleanup()
