@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .dedup import NearDuplicateIndex
+from .drops import NO_DROPS, DropLog
 
 FILTERS = ("refusal", "length", "seed_leakage", "near_duplicate")
 DEFAULT_THRESHOLD = 0.8  # Jaccard similarity of word 2-gram sets
@@ -76,8 +77,11 @@ class FilterSettings:
 class RecordScreen:
     """Stateful across rounds: the near-duplicate index holds every instruction accepted so far."""
 
-    def __init__(self, settings: FilterSettings, seed_instructions: list[str] | None = None) -> None:
+    def __init__(
+        self, settings: FilterSettings, seed_instructions: list[str] | None = None, drops: DropLog = NO_DROPS
+    ) -> None:
         self.settings = settings
+        self.drops = drops
         self.dropped: Counter[str] = Counter({name: 0 for name in FILTERS})
         self.screened = 0
         self.kept = 0
@@ -125,6 +129,7 @@ class RecordScreen:
                     self._release.add(release_keys[i])  # type: ignore[union-attr]
             if reason is not None:
                 self.dropped[reason] += 1
+                self.drops.record_drop("filters", reason, row)
                 continue
             self.kept += 1
             for name in names:

@@ -14,6 +14,7 @@ import datasets
 from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
 from refed_hf.teacher import Teacher
 
+from .drops import NO_DROPS, DropLog
 from .filters import FilterSettings, RecordScreen
 from .flow import FLOW_FEATURES, ReferenceFlow, StageTally, explode_records
 from .plan import quotas, reference_order
@@ -110,16 +111,17 @@ def synthesize(
     random_seed: int,
     workdir: Path,
     filters: FilterSettings | None = None,
+    drops: DropLog = NO_DROPS,
 ) -> Synthesis:
     """Exactly `size` records (fewer only when the seed runs out), and every reference's feedback."""
     filters = filters or FilterSettings()
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
-    screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None)
+    screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None, drops)
     tally = StageTally()
     # Each reference in flight offers about ten calls at once: as many references as calls keeps
     # the teacher at its limit with room to spare.
-    flow = ReferenceFlow(teacher, tally, references_in_flight=max(16, teacher.limiter.max_concurrency))
+    flow = ReferenceFlow(teacher, tally, references_in_flight=max(16, teacher.limiter.max_concurrency), drops=drops)
 
     # Round 1: every reference gets its feedback; the first ones in the drawn order also give records.
     planned = quotas(size, len(ordered))

@@ -55,3 +55,7 @@ class DiskWriteError(RefedError):
     """The output disk refused a write (full, read-only, I/O error): the build stops before paying for more."""
 
     exit_code = 1
+
+
+class ReviewError(RefedError):
+    """The release to review, or where to write its page, is not usable."""

@@ -12,6 +12,7 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
+from refed_hf.builder.drops import DropLog, dropped_file
 from refed_hf.builder.filters import FilterSettings
 from refed_hf.builder.local_seed import read_local
 from refed_hf.builder.pipeline import Synthesis, synthesize
@@ -210,9 +211,11 @@ def _build(
     pa.set_memory_pool(pa.system_memory_pool())
     cache = open_cache(output)
     workdir = output / f".work-v{recipe.version}"
+    drops = DropLog(dropped_file(output, recipe.version))
 
     def remove_workdir() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
+        drops.discard()  # a no-op once the list is finished
 
     with signals.cleanup_on_abort(remove_workdir):
         try:
@@ -225,7 +228,7 @@ def _build(
                     schema_transform=schema_transform,
                 )
                 teacher = built.teacher
-                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
+                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops)
                 built.check_budget()
                 statistics = record_statistics(synthesis.records)
                 seed_facts = seed_report.as_dict()
@@ -285,6 +288,7 @@ def _build(
                     extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
                     add_assets=add_quality_report,
                 )
+                drops.finish()
         finally:
             cache.close()
             remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
@@ -292,9 +296,9 @@ def _build(
     return JobResult(path, read(path))
 
 
-def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path) -> Any:
+def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path, drops: DropLog) -> Any:
     try:
-        return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir, filter_settings(recipe))
+        return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir, filter_settings(recipe), drops)
     except (TeacherFatalError, DiskWriteError) as exc:
         received = teacher.ledger.total().answers
         raise type(exc)(
