@@ -58,7 +58,7 @@ class Recipe(BaseModel):
     seed_split: str = option("train", "split of the seed", group="seed", shapes_data=True)
     teacher_model: str = option(
         "gpt-4o-mini",
-        "teacher model or Azure deployment (with --teacher-gguf: the file's name)",
+        "teacher model or Azure deployment; with --teacher-gguf, the file's name",
         group="teacher",
         shapes_data=True,
         offline="SmolLM2-135M-Instruct",
@@ -80,7 +80,7 @@ class Recipe(BaseModel):
     language: str = option("en", "language code of the records, for the card", group="card", shapes_data=True)
     concurrency: int = option(
         64,
-        "teacher calls in flight at most (with a local teacher: local_parallel)",
+        "teacher calls in flight at most; with a local teacher, local_parallel",
         group="run",
         ge=1,
         le=4096,
@@ -100,7 +100,7 @@ class Recipe(BaseModel):
     )
     structured_outputs: bool = option(
         True,
-        "send response_format json_schema (turn off for endpoints without structured outputs)",
+        "send response_format json_schema; turn it off for endpoints without structured outputs",
         group="teacher",
         shapes_data=True,
     )
@@ -206,7 +206,7 @@ class Recipe(BaseModel):
     license: str = option("cc-by-nc-4.0", "Hub license id of the release", group="card", shapes_data=True, metavar="ID")
     feedback_text: Literal["include", "omit", "auto"] = option(
         "auto",
-        "republish the seed's texts in config feedback (auto: not for a gated or private seed)",
+        "republish the seed's texts in config feedback; auto = not for a gated or private seed",
         group="card",
         shapes_data=True,
     )

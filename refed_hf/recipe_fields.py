@@ -21,14 +21,14 @@ Group = Literal["seed", "teacher", "sampling", "filters", "split", "card", "run"
 Shapes = bool | Literal["local"]
 
 GROUPS: dict[Group, str] = {
-    "seed": "the seed: where the reference pairs come from and how they are read",
-    "teacher": "the teacher: which model answers, and how it is asked",
-    "sampling": "sampling: how many records, which references, and the teacher's sampling",
-    "filters": "filters: which records are dropped before they are accepted",
-    "split": "split: the held-out test split",
-    "card": "card: the release's version, licence and language, and what it republishes",
-    "run": "run: where and how fast the build runs and what it may spend (does not shape the data)",
-    "publish": "publish: where the release goes on the Hub (does not shape the data)",
+    "seed": "Where the reference pairs come from and how they are read.",
+    "teacher": "Which model answers, and how it is asked.",
+    "sampling": "How many records, from which references, and the teacher's sampling.",
+    "filters": "Which records are dropped before they are accepted.",
+    "split": "The held-out test split.",
+    "card": "The release's version, licence and language, and what it republishes of the seed.",
+    "run": "Where and how fast the build runs, and what it may spend. These do not shape the data.",
+    "publish": "Where the release goes on the Hub. These do not shape the data.",
 }
 _NOT_OFFLINE = object()
 
