@@ -64,11 +64,11 @@ def _flag_help(spec: FieldSpec) -> str:
     return help_text.replace("%", "%%")  # argparse formats help with %
 
 
-def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec) -> None:
+def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec, flag: str) -> None:
     """A recipe field as a flag: unset (None) unless given, so the recipe file's value stands."""
     if isinstance(spec.default, bool):
         action = "store_false" if spec.default else "store_true"
-        group.add_argument(spec.flag, dest=spec.name, action=action, default=None, help=_flag_help(spec))
+        group.add_argument(flag, dest=spec.name, action=action, default=None, help=_flag_help(spec))
         return
     options: dict[str, Any] = {"dest": spec.name, "help": _flag_help(spec)}
     if spec.choices is not None:
@@ -77,7 +77,7 @@ def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec) -> None:
         options["type"] = kind
     if spec.metavar is not None:
         options["metavar"] = spec.metavar
-    group.add_argument(spec.flag, **options)
+    group.add_argument(flag, **options)
 
 
 def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False) -> argparse.ArgumentParser:
@@ -113,8 +113,8 @@ def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False)
         )
     groups = {name: p.add_argument_group(name, about) for name, about in GROUPS.items()}
     for spec in FIELDS:
-        if spec.flag is not None:
-            _add_recipe_flag(groups[spec.group], spec)
+        if (flag := spec.flag) is not None:
+            _add_recipe_flag(groups[spec.group], spec, flag)
     groups["run"].add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     groups["publish"].add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
     groups["publish"].add_argument(
