@@ -114,7 +114,7 @@ class Recipe(BaseModel):
     )
     prices: Prices = option(
         Prices(),
-        "[prices] table: US dollars per million tokens, overriding the price table field by field "
+        "a TOML table of US dollars per million tokens, overriding the price table field by field "
         "(with a local teacher: 0); a model the table lacks needs at least prompt and completion",
         group="run",
         unset="the price table",
@@ -138,7 +138,7 @@ class Recipe(BaseModel):
     )
     max_budget: float | None = option(
         None,
-        "stop starting teacher calls once this run's estimated spend would pass USD",
+        "stop starting teacher calls once this run's estimated spend would pass this many US dollars",
         group="run",
         metavar="USD",
         unset="no limit",
@@ -232,7 +232,7 @@ class Recipe(BaseModel):
     )
     min_length_ratio: float = option(
         0.5,
-        "length filter: improved response at least R x the response",
+        "length filter: the improved response is at least this fraction of the response's length",
         group="filters",
         shapes_data=True,
         metavar="R",
