@@ -110,11 +110,10 @@ def synthesize(
     size: int,
     random_seed: int,
     workdir: Path,
-    filters: FilterSettings | None = None,
+    filters: FilterSettings,
     drops: DropLog = NO_DROPS,
 ) -> Synthesis:
     """Exactly `size` records (fewer only when the seed runs out), and every reference's feedback."""
-    filters = filters or FilterSettings()
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
     screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None, drops)

@@ -25,7 +25,7 @@ from .diskspace import check_room, disk_errors
 from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
 from .lock import output_lock
 from .published_recipe import RECIPE_FILE, recipe_toml
-from .recipe import Recipe
+from .recipe import Recipe, default_of
 from .release.examples import examples_of, examples_on_disk
 from .release.manifest import Filters, Manifest, Splits, Statistics, Timeouts, make_manifest, read
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
@@ -186,13 +186,15 @@ def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:
 
 
 def filter_settings(recipe: Recipe) -> FilterSettings:
-    threshold = recipe.dedup_threshold
+    threshold = None if recipe.dedup_threshold == "off" else float(recipe.dedup_threshold)
     return FilterSettings(
-        None if threshold == "off" else float(threshold),
-        recipe.seed_leakage_filter,
-        recipe.refusal_filter,
-        recipe.length_filter,
-        recipe.min_length_ratio,
+        dedup_threshold=threshold,
+        seed_leakage=recipe.seed_leakage_filter,
+        refusal=recipe.refusal_filter,
+        length=recipe.length_filter,
+        min_length_ratio=recipe.min_length_ratio,
+        # With the near-duplicate filter off, seed leakage is still judged at the default threshold.
+        seed_leakage_threshold=threshold if threshold is not None else float(default_of("dedup_threshold")),
     )
 
 
