@@ -18,8 +18,11 @@ import datasets
 
 from refed_hf.builder.drops import DropLog, dropped_file
 from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+from refed_hf.recipe import Recipe
+from refed_hf.release.manifest import Cost, Filters, Stage
 from refed_hf.release.report import add_to_release
 from refed_hf.release.writer import write_release
+from tests.helpers import manifest_of
 
 CHROMIUM = Path(os.environ.get("REFED_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
@@ -120,27 +123,26 @@ def synthetic_release(output: Path, records: int, judge: bool = False, seed: int
     default = datasets.Dataset.from_list(rows, features=features)
     feedback = datasets.Dataset.from_list(references, features=FEEDBACK_FEATURES)
     dropped = {"refusal": 3, "length": 2, "seed_leakage": 1, "near_duplicate": 1}
-    manifest: dict[str, Any] = {
-        "name": "REFED",
-        "version": VERSION,
+    base = manifest_of(Recipe(version=VERSION, teacher_model="gpt-4o-mini"), {"name": "synthetic"}, records)
+    parts: dict[str, Any] = {
         "created_at": "2026-01-01T00:00:00+00:00",
-        "teacher": {
-            "model": "gpt-4o-mini",
-            "endpoint": "OpenAI",
-            "used": {"answers_used": 1, "prompt_tokens": 2, "completion_tokens": 3, "cached_tokens": 0},
-        },
-        "seed": {"name": "synthetic", "split": "train"},
-        "records": records,
-        "wanted": records,
-        "shortfall": 0,
         "references_used": len(references),
         "estimated_cost_usd": 1.25,
-        "cost": {"priced_at": "direct", "release_direct_usd": 1.25, "release_batch_usd": 0.625},
-        "stages": {"improvements": {"in": records, "out": records, "failed": {"no_change": 1}}},
-        "filters": {"screened": records + 7, "kept": records, "dropped": dropped, "api_refusals": 0, "settings": {}},
+        "cost": Cost(
+            priced_at="direct",
+            prices_per_million_usd=None,
+            prices_checked="",
+            release_direct_usd=1.25,
+            release_batch_usd=0.625,
+        ),
+        "stages": {"improvements": Stage.model_validate({"in": records, "out": records, "failed": {"no_change": 1}})},
+        "filters": Filters.model_validate(
+            {"screened": records + 7, "kept": records, "dropped": dropped, "api_refusals": 0, "settings": {}}
+        ),
     }
     if judge:
-        manifest["judge"] = {"win_rate": 0.75, "judged": records}
+        parts["judge"] = {"win_rate": 0.75, "judged": records}
+    manifest = base.model_copy(update=parts)
     release = write_release(
         output,
         VERSION,
