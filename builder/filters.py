@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .dedup import NearDuplicateIndex
+from .drops import NO_DROPS, DropLog
 
 FILTERS = ("refusal", "length", "seed_leakage", "near_duplicate")
-DEFAULT_THRESHOLD = 0.8  # Jaccard similarity of word 2-gram sets
 
 # Openings of a refusal or an apology in place of an answer. Matched at the start only: an answer
 # may well say "I can't stress enough..." further on, or open with "I'm sorry to hear that" and help.
@@ -55,13 +55,18 @@ def is_empty(text: str) -> bool:
 
 @dataclass(frozen=True)
 class FilterSettings:
-    """`dedup_threshold` None = near-duplicate filter off; 1.0 = exact duplicates only."""
+    """The recipe's filter fields, as the job hands them over (their defaults live on the recipe).
 
-    dedup_threshold: float | None = DEFAULT_THRESHOLD
-    seed_leakage: bool = True
-    refusal: bool = True
-    length: bool = True
-    min_length_ratio: float = 0.5
+    `dedup_threshold` None = near-duplicate filter off; 1.0 = exact duplicates only. Seed leakage is
+    judged like duplicates, at `seed_leakage_threshold`: the same threshold, or the recipe's default
+    one when the near-duplicate filter is off."""
+
+    dedup_threshold: float | None
+    seed_leakage: bool
+    refusal: bool
+    length: bool
+    min_length_ratio: float
+    seed_leakage_threshold: float
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,19 +81,17 @@ class FilterSettings:
 class RecordScreen:
     """Stateful across rounds: the near-duplicate index holds every instruction accepted so far."""
 
-    def __init__(self, settings: FilterSettings, seed_instructions: list[str] | None = None) -> None:
+    def __init__(
+        self, settings: FilterSettings, seed_instructions: list[str] | None = None, drops: DropLog = NO_DROPS
+    ) -> None:
         self.settings = settings
+        self.drops = drops
         self.dropped: Counter[str] = Counter({name: 0 for name in FILTERS})
         self.screened = 0
         self.kept = 0
         threshold = settings.dedup_threshold
         self._release = NearDuplicateIndex(threshold) if threshold is not None else None
-        # Seed leakage is judged like duplicates: the same threshold, or the default when dedup is off.
-        self._seed = (
-            NearDuplicateIndex(threshold if threshold is not None else DEFAULT_THRESHOLD)
-            if settings.seed_leakage
-            else None
-        )
+        self._seed = NearDuplicateIndex(settings.seed_leakage_threshold) if settings.seed_leakage else None
         if self._seed is not None:
             self._seed.add_texts(seed_instructions or [])
 
@@ -125,6 +128,7 @@ class RecordScreen:
                     self._release.add(release_keys[i])  # type: ignore[union-attr]
             if reason is not None:
                 self.dropped[reason] += 1
+                self.drops.record_drop("filters", reason, row)
                 continue
             self.kept += 1
             for name in names:

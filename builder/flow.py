@@ -21,6 +21,7 @@ from refed_hf.schemas import FEATURES, Improvement
 from refed_hf.teacher import Failed, Teacher
 
 from . import stages
+from .drops import NO_DROPS, DropLog
 from .plan import split_quota
 from .stages import Reference, ReferenceLevelFeedback
 
@@ -58,12 +59,18 @@ class ReferenceFlow:
     """
 
     def __init__(
-        self, teacher: Teacher, tally: StageTally, prompt_set: PromptSet, references_in_flight: int = 64
+        self,
+        teacher: Teacher,
+        tally: StageTally,
+        prompt_set: PromptSet,
+        references_in_flight: int = 64,
+        drops: DropLog = NO_DROPS,
     ) -> None:
         self.teacher = teacher
         self.prompt_set = prompt_set
         self.features = flow_features(prompt_set)
         self.tally = tally
+        self.drops = drops
         self.records_made = 0
         self.count_feedback = True
         self.references_in_flight = references_in_flight
@@ -111,6 +118,7 @@ class ReferenceFlow:
             self.tally.enter(stages.FEEDBACK)
         rlf = await stages.reference_feedback(self.teacher, self.prompt_set, ref)
         if isinstance(rlf, Failed):
+            self.drops.record_drop(stages.FEEDBACK, rlf.reason, {"reference_id": ref.reference_id})
             return None, []
         if self.count_feedback:
             self.tally.leave(stages.FEEDBACK)
@@ -128,8 +136,11 @@ class ReferenceFlow:
         self, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, wanted: int
     ) -> list[dict[str, Any]]:
         self.tally.enter(stages.INSTRUCTIONS)
-        instructions = await stages.new_instructions(self.teacher, self.prompt_set, ref, rlf, feature)
+        instructions = await stages.new_instructions(self.teacher, self.prompt_set, ref, rlf, feature, self.drops)
         if isinstance(instructions, Failed):
+            self.drops.record_drop(
+                stages.INSTRUCTIONS, instructions.reason, {"reference_id": ref.reference_id, "feature": feature}
+            )
             return []
         chosen = instructions[:wanted]
         self.tally.leave(stages.INSTRUCTIONS, len(chosen))
@@ -143,13 +154,16 @@ class ReferenceFlow:
     ) -> dict[str, Any] | None:
         identity = f"{ref.reference_id}/{feature}/{index}"
         self.tally.enter(stages.RESPONSES)
+        item = {"reference_id": ref.reference_id, "feature": feature, "instruction": instruction}
         response = await stages.respond(self.teacher, self.prompt_set, ref, identity, instruction)
         if isinstance(response, Failed):
+            self.drops.record_drop(stages.RESPONSES, response.reason, item)
             return None
         self.tally.leave(stages.RESPONSES)
         self.tally.enter(stages.IMPROVEMENTS)
         improvement = await stages.improve(self.teacher, self.prompt_set, rlf.feedback, identity, instruction, response)
-        if isinstance(improvement, Failed):
+        if isinstance(improvement, Failed):  # incl. the answer checks' no_change / empty_analysis
+            self.drops.record_drop(stages.IMPROVEMENTS, improvement.reason, {**item, "response": response})
             return None
         self.tally.leave(stages.IMPROVEMENTS)
         return _record(instruction, response, improvement, ref.reference_id, feature, self.teacher.model)

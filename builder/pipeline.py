@@ -15,6 +15,7 @@ from refed_hf.features import RECORD_FEATURES
 from refed_hf.prompt_sets import DEFAULT_PROMPT_SET, PromptSet, feedback_features, prompt_set_named
 from refed_hf.teacher import Teacher
 
+from .drops import NO_DROPS, DropLog
 from .filters import FilterSettings, RecordScreen
 from .flow import ReferenceFlow, StageTally, explode_records
 from .plan import quotas, reference_order
@@ -110,19 +111,21 @@ def synthesize(
     size: int,
     random_seed: int,
     workdir: Path,
-    filters: FilterSettings | None = None,
+    filters: FilterSettings,
+    drops: DropLog = NO_DROPS,
     prompt_set: PromptSet | None = None,
 ) -> Synthesis:
     """Exactly `size` records (fewer only when the seed runs out), and every reference's feedback."""
-    filters = filters or FilterSettings()
     prompt_set = prompt_set or prompt_set_named(DEFAULT_PROMPT_SET)
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
-    screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None)
+    screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None, drops)
     tally = StageTally()
     # Each reference in flight offers about ten calls at once: as many references as calls keeps
     # the teacher at its limit with room to spare.
-    flow = ReferenceFlow(teacher, tally, prompt_set, references_in_flight=max(16, teacher.limiter.max_concurrency))
+    flow = ReferenceFlow(
+        teacher, tally, prompt_set, references_in_flight=max(16, teacher.limiter.max_concurrency), drops=drops
+    )
 
     # Round 1: every reference gets its feedback; the first ones in the drawn order also give records.
     planned = quotas(size, len(ordered))

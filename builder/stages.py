@@ -18,6 +18,7 @@ from refed_hf.schemas import GeneratedInstructions, GeneratedResponse, Improveme
 from refed_hf.teacher import Failed, Teacher
 
 from .answer_checks import distinct_instructions, improvement_check
+from .drops import NO_DROPS, DropLog
 from .plan import INSTRUCTIONS_PER_FEATURE
 
 FEEDBACK = "feedback"
@@ -70,7 +71,12 @@ async def reference_feedback(teacher: Teacher, ps: PromptSet, ref: Reference) ->
 
 
 async def new_instructions(
-    teacher: Teacher, ps: PromptSet, ref: Reference, rlf: ReferenceLevelFeedback, feature: str
+    teacher: Teacher,
+    ps: PromptSet,
+    ref: Reference,
+    rlf: ReferenceLevelFeedback,
+    feature: str,
+    drops: DropLog = NO_DROPS,
 ) -> list[str] | Failed:
     """Ten new instructions in the spirit of one feature (subject or skill) of the reference.
 
@@ -85,7 +91,13 @@ async def new_instructions(
     )
     if isinstance(answer, Failed):
         return answer
-    unique, dropped = distinct_instructions(answer.value.instructions, ref.instruction)
+
+    def on_drop(reason: str, text: str) -> None:
+        drops.record_drop(
+            INSTRUCTIONS, reason, {"reference_id": ref.reference_id, "feature": feature, "instruction": text}
+        )
+
+    unique, dropped = distinct_instructions(answer.value.instructions, ref.instruction, on_drop)
     teacher.ledger.stage(INSTRUCTIONS).failures.update(dropped)
     return unique[:INSTRUCTIONS_PER_FEATURE]
 

@@ -24,14 +24,13 @@ from refed_hf.builder.sample_feedback import SAMPLE_STAGES, sample_feedback_pass
 from refed_hf.builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
 
 from .errors import RecipeError
-from .job import CACHE_FILE, _load_seed, _output_dir, filter_settings, make_teacher
+from .job import filter_settings, output_dir, recipe_seed
 from .prompt_sets import PromptSet, prompt_set_named
 from .recipe import Recipe
 from .teacher.accounting import Ledger
-from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .teacher.prices import ModelPrices, Usage, prices_for
-from .teacher.transports import check_cost_options, use_transports
+from .teacher.prices import ModelPrices, Usage
+from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
 
 
 def _usd(value: float) -> str:
@@ -157,18 +156,18 @@ def estimate(recipe: Recipe, references: int) -> str:
         )
     check_cost_options(recipe)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-    seed, _ = _load_seed(recipe)
-    output = _output_dir(recipe)
+    seed, _ = recipe_seed(recipe)
+    output = output_dir(recipe)
     preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
     order = reference_order(list(seed["reference_id"]), recipe.random_seed)
     picked = order[: min(references, len(order))]
     sample = seed.select(picked)
     sample_size = min(recipe.size, RECORDS_PER_REFERENCE * len(picked))
-    cache = ResponseCache(output / CACHE_FILE)
+    cache = open_cache(output)
     workdir = output / f".work-estimate-v{recipe.version}"
     try:
-        teacher = make_teacher(recipe, cache, factory)
-        transports = use_transports(recipe, teacher, cache, quiet=True)
+        built = make_teacher(recipe, cache, factory, quiet=True)
+        teacher = built.teacher
         started = time.monotonic()
         synthesis = synthesize(
             sample,
@@ -177,12 +176,12 @@ def estimate(recipe: Recipe, references: int) -> str:
             recipe.random_seed,
             workdir,
             filter_settings(recipe),
-            prompt_set_named(recipe.prompt_set),
+            prompt_set=prompt_set_named(recipe.prompt_set),
         )
         if recipe.ablations:
             sample_feedback_pass(synthesis.records, teacher, prompt_set_named(recipe.prompt_set), workdir)
         seconds = time.monotonic() - started
-        transports.check_budget()
+        built.check_budget()
         records = len(synthesis.records)
     finally:
         cache.close()
@@ -194,7 +193,7 @@ def estimate(recipe: Recipe, references: int) -> str:
     ps = prompt_set_named(recipe.prompt_set)
     all_chars = sum(_feedback_chars(ps, i, r) for i, r in zip(seed["instruction"], seed["response"]))
     sample_chars = sum(_feedback_chars(ps, i, r) for i, r in zip(sample["instruction"], sample["response"]))
-    waves = transports.batch.stats.waves if transports.batch else len(STAGES)
+    waves = built.batch.stats.waves if built.batch else len(STAGES)
     projection = project(
         teacher.ledger,
         len(picked),
@@ -206,6 +205,6 @@ def estimate(recipe: Recipe, references: int) -> str:
         seconds,
         recipe.concurrency,
         max(waves, len(STAGES) + (len(SAMPLE_STAGES) if recipe.ablations else 0)),
-        prices_for(recipe.teacher_model, recipe.prices),
+        recipe_prices(recipe),
     )
     return projection.report(recipe.teacher_model, recipe.concurrency)

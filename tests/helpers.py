@@ -37,3 +37,17 @@ def build_process(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Pope
 
 def manifest(release: Path) -> dict[str, Any]:
     return json.loads((release / "manifest.json").read_text(encoding="utf-8"))
+
+
+def manifest_of(recipe: Any, seed_facts: dict[str, Any], records: int = 0) -> Any:
+    """A manifest as a build of `recipe` on a seed described by `seed_facts` would start it, no call made."""
+    import time
+
+    from refed_hf.release.manifest import make_manifest
+    from refed_hf.teacher.accounting import Ledger
+
+    outcome = dict(records=records, wanted=records, shortfall=0, feedback_rows=0, references_used=0, rounds=1)
+    lengths = {name: {"mean": 100.0, "median": 100.0} for name in ("instruction", "response", "improved_response")}
+    seed = {"source": seed_facts.get("name", ""), "rows": 0, "kept": 0, "dropped": {}, "shape": "lima", **seed_facts}
+    statistics = {"records": records, "per_feature": {}, "lengths": lengths}
+    return make_manifest(recipe, seed, outcome, {}, Ledger(), statistics, time.monotonic())

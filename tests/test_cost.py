@@ -8,6 +8,7 @@ from pathlib import Path
 import datasets
 import pytest
 
+from refed_hf.diskspace import cache_write_error
 from refed_hf.teacher.cache import ResponseCache
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import write_lima_seed
@@ -30,7 +31,7 @@ def test_max_budget_stops_without_a_release_and_a_rerun_continues_from_the_cache
         assert err.count("\n") == 1 and err.startswith("error: stopped at --max-budget $0.008")
         assert "rerun with a higher --max-budget" in err
         assert not (workdir / "out" / "v0.1.0").exists()  # nothing half-done
-        stored = ResponseCache(workdir / "out" / "cache.sqlite").count()
+        stored = ResponseCache(workdir / "out" / "cache.sqlite", cache_write_error).count()
         spent = float(re.search(r"spent about \$([0-9.]+)", err).group(1))
         # Calls stop before the budget would pass (unknown answer lengths are estimated high).
         assert 20 <= stored < 200 and 0 < spent <= 0.008

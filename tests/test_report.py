@@ -136,6 +136,7 @@ def test_report_of_an_empty_release(tmp_path: Path) -> None:
     import datasets
 
     from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+    from refed_hf.release.manifest import Filters
     from refed_hf.release.report import quality_report
 
     for config, features in (("default", RECORD_FEATURES), ("feedback", FEEDBACK_FEATURES)):
@@ -144,7 +145,7 @@ def test_report_of_an_empty_release(tmp_path: Path) -> None:
             str(tmp_path / "data" / config / "train-0.parquet")
         )
     filters = {"screened": 3, "kept": 0, "dropped": {"refusal": 3}, "api_refusals": 0, "settings": {}}
-    numbers = quality_report(tmp_path, {"filters": filters}, tmp_path / "figs")
+    numbers = quality_report(tmp_path, Filters.model_validate(filters), tmp_path / "figs")
     assert numbers["records"] == 0 and numbers["distinct_2gram_ratio"] is None and numbers["changed_share"] is None
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
         "features.png",

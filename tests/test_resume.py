@@ -8,6 +8,7 @@ from pathlib import Path
 
 import datasets
 
+from refed_hf.diskspace import cache_write_error
 from refed_hf.teacher.cache import ResponseCache
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import write_lima_seed
@@ -41,7 +42,7 @@ def test_killed_build_resumes_without_repeating_a_paid_call(tmp_path: Path) -> N
         answered_before_kill = sum(fake.log.answered.values())
         assert proc.returncode == -signal.SIGKILL and 60 <= answered_before_kill < 170
 
-        stored = ResponseCache(interrupted / "out" / "cache.sqlite").count()
+        stored = ResponseCache(interrupted / "out" / "cache.sqlite", cache_write_error).count()
 
         _run_to_end(fake, interrupted)
         repeated = sum(n - 1 for n in fake.log.answered.values() if n > 1)
