@@ -12,7 +12,7 @@ import datasets
 import pytest
 from huggingface_hub import DatasetCard
 
-from refed_hf.prompt_sets import feedback_features, prompt_set_named
+from refed_hf.prompt_sets import PROMPT_SETS, feedback_features, prompt_set_named
 from refed_hf.prompts import prompt_set_hash
 from tests.conftest import HUB_TOKEN
 from tests.fakes.hub import FakeHub
@@ -169,14 +169,20 @@ def test_concise_keeps_todays_prompts_hash_and_feedback_columns(
     assert teacher_env.log.requests > before and manifest(release)["prompt_set"]["name"] == "paper"
 
 
+def test_the_recipe_names_every_prompt_set() -> None:
+    from refed_hf.recipe import PROMPT_SET_NAMES
+
+    assert PROMPT_SET_NAMES == tuple(PROMPT_SETS) and all(PROMPT_SETS[name].name == name for name in PROMPT_SETS)
+
+
 def test_an_unknown_prompt_set_is_one_line_listing_the_sets_and_no_call(
     teacher_env: FakeTeacher, workdir: Path, capsys
 ) -> None:
     code, out, err = build(capsys, "--seed", _seed(workdir), "--size", "5", "--output", "out", "--prompt-set", "nope")
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [
-        "error: bad recipe field 'prompt_set' in the command line: Input should be 'paper' or 'concise' "
-        "(fix it there or pass --prompt-set)"
+        "error: bad recipe field 'prompt_set' in the command line: Value error, unknown prompt set 'nope': "
+        "choose one of paper, concise (fix it there or pass --prompt-set)"
     ]
     assert teacher_env.log.requests == 0 and not (workdir / "out" / "cache.sqlite").exists()
 
@@ -352,3 +358,34 @@ def test_a_recipe_published_before_prompt_sets_rebuilds_with_the_wording_it_was_
     assert load_recipe(tmp_path / "current.toml", {}).prompt_set == "paper"
     (tmp_path / "mine.toml").write_text('seed = "GAIR/lima"\nsize = 20\n')  # written by hand: today's default
     assert load_recipe(tmp_path / "mine.toml", {}).prompt_set == "paper"
+
+
+def test_the_review_page_carries_the_paper_sets_prose_feedback() -> None:
+    from refed_hf.review.page import reference_entry
+
+    paper = {
+        "reference_id": "r",
+        "subject_areas": "Cooking.",
+        "relevant_skills": "Planning.",
+        "response_feedback": "Clear; add timings.",
+    }
+    entry = reference_entry("train", paper)
+    assert (entry["subject_areas"], entry["skills"], entry["feedback"]) == (
+        ["Cooking."],
+        ["Planning."],
+        ["Clear; add timings."],
+    )
+    assert entry["strengths"] == entry["improvements"] == []
+    concise = {
+        "reference_id": "r",
+        "subject_areas": ["a"],
+        "relevant_skills": ["b"],
+        "response_feedback": {"strengths": ["s"], "improvements": ["i"]},
+    }
+    entry = reference_entry("train", concise)
+    assert (entry["subject_areas"], entry["strengths"], entry["improvements"], entry["feedback"]) == (
+        ["a"],
+        ["s"],
+        ["i"],
+        [],
+    )

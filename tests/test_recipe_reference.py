@@ -32,6 +32,7 @@ SHAPING = {
     "max_tokens", "structured_outputs", "max_reasks", "seed_revision", "seed_config", "instruction_column",
     "response_column", "context_column", "max_reference_tokens", "license", "feedback_text", "test_size",
     "language", "dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio",
+    "prompt_set", "ablations",
 }  # fmt: skip
 # Every flag of `python -m refed_hf.build`, spelled as users' scripts spell them.
 FLAGS = {
@@ -42,7 +43,7 @@ FLAGS = {
     "--max-tokens", "--no-structured-outputs", "--max-reasks", "--max-retries", "--request-timeout",
     "--max-timeout-retries", "--batch", "--batch-poll-max", "--batch-token-limit", "--max-budget", "--offline",
     "--teacher-gguf", "--dedup-threshold", "--no-seed-leakage-filter", "--no-refusal-filter", "--no-length-filter",
-    "--min-length-ratio", "--push", "--repo-id", "--private", "--dry-run", "-q", "--quiet",
+    "--min-length-ratio", "--prompt-set", "--ablations", "--push", "--repo-id", "--private", "--dry-run", "-q", "--quiet",
 }  # fmt: skip
 
 

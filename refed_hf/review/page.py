@@ -44,18 +44,26 @@ def record_entry(index: int, split: str, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _as_list(value: Any) -> list[str]:
+    # The `paper` prompt set writes prose descriptions where `concise` writes lists of phrases.
+    return [value] if isinstance(value, str) else list(value or [])
+
+
 def reference_entry(split: str, row: dict[str, Any]) -> dict[str, Any]:
     feedback = row.get("response_feedback") or {}
+    prose = feedback if isinstance(feedback, str) else ""  # the `paper` set's one prose feedback
+    feedback = {} if prose else feedback
     return {
         "id": row["reference_id"],
         "split": split,
         "instruction": row.get("instruction", ""),
         "response": row.get("response", ""),
         "system": row.get("system", ""),
-        "subject_areas": row.get("subject_areas", []),
-        "skills": row.get("relevant_skills", []),
+        "subject_areas": _as_list(row.get("subject_areas")),
+        "skills": _as_list(row.get("relevant_skills")),
         "strengths": feedback.get("strengths", []),
         "improvements": feedback.get("improvements", []),
+        "feedback": [prose] if prose else [],
         "seed_split": row.get("seed_split", ""),
         "seed_row": row.get("seed_row"),
     }

@@ -110,7 +110,7 @@
     const chips = (items) => { const box = el("div", "chips"); for (const item of items || []) box.appendChild(el("span", null, item)); return box; };
     add(card, add(el("div", "why"),
       section("Features", add(el("div"), el("strong", null, "Subject areas"), chips(f.subject_areas)), add(el("div"), el("strong", null, "Skills"), chips(f.skills))),
-      section("Feedback", labelled("Strengths", f.strengths), labelled("How it could be better", f.improvements))));
+      section("Feedback", labelled("Strengths", f.strengths), labelled("How it could be better", f.improvements), labelled("Feedback", f.feedback))));
     if (made.length) {
       const links = el("p");
       made.forEach((n, i) => { if (i) links.appendChild(document.createTextNode(" ")); links.appendChild(link("record-" + n, "#" + n)); });
@@ -140,7 +140,7 @@
       ...(a.relevant_feedback || []), ...(s.planned_changes || []), s.rationale, r.judge && r.judge.reasons.join("\n")]);
   }
   function referenceText(f) {
-    return lower([f.id, f.instruction, f.response, f.system, ...(f.subject_areas || []), ...(f.skills || []), ...(f.strengths || []), ...(f.improvements || [])]);
+    return lower([f.id, f.instruction, f.response, f.system, ...(f.subject_areas || []), ...(f.skills || []), ...(f.strengths || []), ...(f.improvements || []), ...(f.feedback || [])]);
   }
   function droppedText(d) {
     return lower([d.instruction, d.response, d.improved_response, d.diff && sideText(d.diff, DELETED), d.diff && sideText(d.diff, INSERTED), d.reason]);
