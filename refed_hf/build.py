@@ -191,11 +191,17 @@ def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False)
         metavar="R",
         help=f"length filter: improved response at least R x the response (default {defaults.min_length_ratio})",
     )
+    p.add_argument(
+        "--feedback-scope",
+        choices=["used", "all"],
+        help="feedback for the references records are drawn from, or for every reference of the seed "
+        f"as the paper's collection step did (default {defaults.feedback_scope})",
+    )
     p.add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
     p.add_argument("--repo-id", metavar="ORG/NAME", help="Hub dataset repo to publish to (needed with --push)")
     p.add_argument("--private", action="store_true", default=None, help="create the repo private")
     p.add_argument("--dry-run", action="store_true", help="build and render, print what --push would commit and tag")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     return p
 
 

@@ -23,6 +23,7 @@ from . import signals
 from .diskspace import check_room, disk_errors
 from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
 from .lock import output_lock
+from .progress import ProgressLine
 from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe
 from .release.examples import examples_of, examples_on_disk
@@ -41,6 +42,7 @@ from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .teacher.limiter import CallLimiter
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
+from .teacher.prices import prices_for
 from .teacher.timeouts import TimeoutPolicy
 from .teacher.transports import check_cost_options, use_transports
 
@@ -199,9 +201,9 @@ def clear_leftovers(output: Path) -> None:
 
 
 def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:
-    """Drops per filter, and the answers the API itself marked as refusals (those items failed before
-    screening and were replaced like any failed item)."""
-    counts = synthesis.screen.counts() if synthesis.screen is not None else {}
+    """Drops per filter and per stage, and the answers the API itself marked as refusals (those items
+    failed before screening and were replaced like any failed item)."""
+    counts = synthesis.drops.counts()
     counts["api_refusals"] = sum(
         teacher.ledger.stage(stage).failures.get("refusal", 0) for stage in ("responses", "improvements")
     )
@@ -278,6 +280,7 @@ def _build(
                 manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
                 manifest.update(split_summary(splits, held_out, recipe.test_size))
                 manifest["filters"] = filter_counts(synthesis, teacher)
+                manifest["refill"] = synthesis.refill_part()
                 example, feedback_example = examples_of(splits)
                 path = write_release(
                     output,
@@ -302,11 +305,31 @@ def _build(
 
 
 def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path) -> Any:
+    # --quiet turns datasets' bars off before the build starts; ours follows that choice, and theirs
+    # are silenced during the build either way (they show the library's internals, not the build).
+    progress = (
+        ProgressLine(teacher, prices_for(recipe.teacher_model, recipe.prices), recipe.size)
+        if datasets.is_progress_bar_enabled()
+        else None
+    )
+    datasets.disable_progress_bars()
     try:
-        return synthesize(seed, teacher, recipe.size, recipe.random_seed, workdir, filter_settings(recipe))
+        return synthesize(
+            seed,
+            teacher,
+            recipe.size,
+            recipe.random_seed,
+            workdir,
+            filter_settings(recipe),
+            recipe.feedback_scope,
+            on_progress=progress,
+        )
     except (TeacherFatalError, DiskWriteError) as exc:
         received = teacher.ledger.total().answers
         raise type(exc)(
             f"the build stopped: {exc} (no release was written; the {received} answers received "
             f"this run are in the cache)"
         ) from None
+    finally:
+        if progress is not None:
+            progress.close()

@@ -48,6 +48,7 @@ CONTENT_FIELDS = (
     "refusal_filter",
     "length_filter",
     "min_length_ratio",
+    "feedback_scope",
 )
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -120,6 +121,11 @@ class Recipe(BaseModel):
     refusal_filter: bool = True
     length_filter: bool = True
     min_length_ratio: float = Field(0.5, gt=0, le=1)
+    feedback_scope: Literal["used", "all"] = Field(
+        "used",
+        description="write reference-level feedback for the references records are drawn from (used), "
+        "or for every reference of the seed as the paper's collection step did (all)",
+    )
 
     @property
     def local(self) -> bool:

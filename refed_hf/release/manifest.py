@@ -37,7 +37,7 @@ def _peak_rss_bytes() -> int:
 def make_manifest(
     recipe: Recipe,
     seed: dict[str, Any],
-    outcome: dict[str, int],
+    outcome: dict[str, Any],
     stage_items: dict[str, tuple[int, int]],
     ledger: Ledger,
     statistics: dict[str, Any],
@@ -47,7 +47,7 @@ def make_manifest(
     batch: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest from plain values: the seed report, the synthesis outcome (records, wanted,
-    shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order.
+    shortfall, feedback_rows, references_used, feedback_scope) and items (in, out) per stage, in order.
     `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published)."""
     total = ledger.total()
     prices = prices_for(recipe.teacher_model, recipe.prices)
@@ -65,7 +65,7 @@ def make_manifest(
         "seed": seed,
         **{
             name: outcome[name]
-            for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "rounds")
+            for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "feedback_scope")
         },
         "stages": {
             stage: {
