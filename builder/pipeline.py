@@ -41,6 +41,7 @@ class Synthesis:
     drops: DropLog
     feedback_scope: FeedbackScope = "used"
     speculative_calls: int = 0
+    first_record_s: float | None = None
 
     @property
     def shortfall(self) -> int:
@@ -66,7 +67,7 @@ class Synthesis:
     def refill_part(self) -> dict[str, Any]:
         """How this run refilled (it depends on timing, unlike the release's records): the calls it
         started for items past the last one the release needed, bought ahead against drops."""
-        return {"speculative_calls": self.speculative_calls}
+        return {"speculative_calls": self.speculative_calls, "first_record_s": self.first_record_s}
 
     def stage_items(self) -> dict[str, tuple[int, int]]:
         """Items into and out of each stage, in the method's order."""
@@ -97,7 +98,6 @@ def synthesize(
         refill = Refill(ordered, teacher, size, filters, screens, drops, tally, writer.write, on_progress)
         _run_loop(refill.run(), teacher)
         writer.finalize()
-    drops.index_size = next((f.index.size for f in screens if hasattr(f, "index")), 0)
     used = refill.opened[: refill.references_used]
     if feedback_scope == "all":
         used = _every_reference(ordered, teacher, tally, used)
@@ -112,6 +112,7 @@ def synthesize(
         drops,
         feedback_scope,
         refill.speculative_calls,
+        refill.first_record_s,
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,8 @@ class Refill:
         self._wake = asyncio.Event()
         self._error: BaseException | None = None
         self.closing = False
+        self.first_record_s: float | None = None  # from the start of the run to the first record accepted
+        self._began = 0.0
 
     # Estimates for how far to look ahead.
 
@@ -124,6 +127,7 @@ class Refill:
     # The loop.
 
     async def run(self) -> None:
+        self._began = time.monotonic()
         try:
             while True:
                 self._screen()
@@ -285,6 +289,8 @@ class Refill:
         if dropped is not None and dropped.stage == stages.INSTRUCTIONS:
             self.drops.drop(dropped, candidate.item())
             return
+        if self.settings.dedup_threshold is not None:
+            self.drops.index_size += 1  # it entered the near-duplicate index as it was screened
         self.tally.enter(stages.RESPONSES)
         if candidate.response is None:
             return
@@ -302,5 +308,7 @@ class Refill:
             self.drops.drop(dropped, candidate.item())
             return
         self.accepted += 1
+        if self.first_record_s is None:
+            self.first_record_s = round(time.monotonic() - self._began, 3)
         self.drops.kept += 1
         self.write(candidate.record(self.teacher.model))
