@@ -102,7 +102,8 @@ def synthesize(
     if feedback_scope == "all":
         used = _every_reference(ordered, teacher, tally, used)
     rows = [feedback_row(opened) for opened in used if opened.rlf is not None]
-    feedback = datasets.Dataset.from_list(rows, features=FEEDBACK_FEATURES)
+    columns = {name: [row[name] for row in rows] for name in FEEDBACK_FEATURES}
+    feedback = datasets.Dataset.from_dict(columns, features=FEEDBACK_FEATURES)
     return Synthesis(
         datasets.Dataset.from_file(str(records_file)),
         feedback,

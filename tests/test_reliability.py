@@ -78,8 +78,8 @@ def test_two_builds_on_one_output_one_exits_2_naming_the_other_and_nothing_is_pa
     assert f"another build is running in out (pid {winner[0]}, started 20" in line and "--output" in line
     assert "records:      40" in winner[1]
     print(f"two builds: exit codes {codes}, requests {fake.log.requests}, repaid {_repaid(fake)}; {line}")
-    # One build's calls, each paid once: 4 references x 2 feedback calls, 4 instruction calls, 40 x 2.
-    assert fake.log.requests == 4 * 2 + 4 + 40 * 2 and _repaid(fake) == 0
+    # One build's calls, each paid once: 2 references used x 2 feedback calls, 4 instruction calls, 40 x 2.
+    assert fake.log.requests == 2 * 2 + 4 + 40 * 2 and _repaid(fake) == 0
     release = tmp_path / "out" / "v0.1.0"
     assert len(datasets.load_dataset(str(release), split="train")) == 40
     assert {p.name for p in release.iterdir()} == {"README.md", "manifest.json", "recipe.toml", "data", "assets"}
