@@ -328,6 +328,7 @@ def render_card(
         shortfall=max(0, recipe["size"] - manifest["records"]),
         feedback_rows=manifest["feedback_rows"],
         references_used=manifest["references_used"],
+        feedback_scope=manifest.get("feedback_scope", "all"),
         seed=manifest["seed"].get("name", recipe["seed"]),
         **seed_context(manifest),
         seed_split=recipe["seed_split"],

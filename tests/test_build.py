@@ -142,7 +142,9 @@ def test_content_filter_costs_only_its_item(workdir: Path, capsys, monkeypatch) 
     feedback_ids = set(datasets.load_dataset(str(release), "feedback", split="train")["reference_id"])
     # Feedback was asked for the references drawn, and a reference that lost it gave no row.
     assert m["stages"]["feedback"]["in"] == m["references_used"] < 11
-    assert m["stages"]["feedback"]["in"] - m["stages"]["feedback"]["out"] == m["references_used"] - len(feedback_ids) >= 1
+    assert (
+        m["stages"]["feedback"]["in"] - m["stages"]["feedback"]["out"] == m["references_used"] - len(feedback_ids) >= 1
+    )
     assert "content_filter" in out
 
 
