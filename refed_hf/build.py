@@ -75,7 +75,9 @@ def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec, flag: str)
         group.add_argument(flag, dest=spec.name, action=action, default=None, help=_flag_help(spec))
         return
     options: dict[str, Any] = {"dest": spec.name, "help": _flag_help(spec)}
-    if spec.choices is not None:
+    if isinstance(spec.default, list):
+        options["action"] = "append"  # a repeatable flag: each use adds one value
+    elif spec.choices is not None:
         options["choices"] = list(spec.choices)
     elif (kind := _flag_type(spec)) is not None:
         options["type"] = kind
