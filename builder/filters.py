@@ -11,6 +11,8 @@ record is counted against the first filter that rejects it, in this order (cheap
                   records: the teacher client fails those items, and the manifest counts them too.
   length          the improved response is shorter than `min_length_ratio` times the response it
                   improves: the teacher cut instead of improving.
+  contamination   the instruction shares a long word n-gram with a prompt of an evaluation set
+                  (`decontamination.py`, with `--decontaminate`).
   seed_leakage    the instruction is a near-duplicate of an instruction of the seed.
   near_duplicate  the instruction is a near-duplicate of one already accepted in this release.
 """
@@ -19,8 +21,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .dedup import NearDuplicateIndex
 from .drops import NO_DROPS, DropLog
@@ -53,6 +56,14 @@ def is_empty(text: str) -> bool:
     return not _WORDISH.search(_TAG.sub(" ", text))
 
 
+class InstructionFilter(Protocol):
+    """A filter that judges a new instruction alone: the reason it is dropped, or None."""
+
+    name: str
+
+    def check(self, instruction: str, reference: Any = None) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class FilterSettings:
     """The recipe's filter fields, as the job hands them over (their defaults live on the recipe).
@@ -82,11 +93,17 @@ class RecordScreen:
     """Stateful across rounds: the near-duplicate index holds every instruction accepted so far."""
 
     def __init__(
-        self, settings: FilterSettings, seed_instructions: list[str] | None = None, drops: DropLog = NO_DROPS
+        self,
+        settings: FilterSettings,
+        seed_instructions: list[str] | None = None,
+        drops: DropLog = NO_DROPS,
+        instruction_filters: Sequence[InstructionFilter] = (),
     ) -> None:
         self.settings = settings
         self.drops = drops
-        self.dropped: Counter[str] = Counter({name: 0 for name in FILTERS})
+        self.instruction_filters = list(instruction_filters)
+        names = [*FILTERS[:2], *(f.name for f in self.instruction_filters), *FILTERS[2:]]
+        self.dropped: Counter[str] = Counter({name: 0 for name in names})
         self.screened = 0
         self.kept = 0
         threshold = settings.dedup_threshold
@@ -119,6 +136,9 @@ class RecordScreen:
         for i, row in enumerate(rows):
             self.screened += 1
             reason = self._reason(row)
+            for screen in self.instruction_filters:
+                if reason is None and screen.check(row["instruction"]) is not None:
+                    reason = screen.name
             if reason is None and seed_keys is not None and self._seed.seen(seed_keys[i]):  # type: ignore[union-attr]
                 reason = "seed_leakage"
             if reason is None and release_keys is not None:

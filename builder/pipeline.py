@@ -6,6 +6,7 @@ Arrow files under `workdir`, never in Python lists, so memory does not grow with
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
 from refed_hf.teacher import Teacher
 
 from .drops import NO_DROPS, DropLog
-from .filters import FilterSettings, RecordScreen
+from .filters import FilterSettings, InstructionFilter, RecordScreen
 from .flow import FLOW_FEATURES, ReferenceFlow, StageTally, explode_records
 from .plan import quotas, reference_order
 from .stages import STAGES
@@ -112,11 +113,14 @@ def synthesize(
     workdir: Path,
     filters: FilterSettings,
     drops: DropLog = NO_DROPS,
+    instruction_filters: Sequence[InstructionFilter] = (),
 ) -> Synthesis:
     """Exactly `size` records (fewer only when the seed runs out), and every reference's feedback."""
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
-    screen = RecordScreen(filters, seed["instruction"] if filters.seed_leakage else None, drops)
+    screen = RecordScreen(
+        filters, seed["instruction"] if filters.seed_leakage else None, drops, instruction_filters=instruction_filters
+    )
     tally = StageTally()
     # Each reference in flight offers about ten calls at once: as many references as calls keeps
     # the teacher at its limit with room to spare.

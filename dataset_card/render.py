@@ -15,9 +15,16 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel
 
-from refed_hf.features import FEEDBACK_FEATURES, PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
+from refed_hf.features import (
+    FEEDBACK_FEATURES,
+    JUDGE_COLUMN,
+    JUDGED_RECORD_FEATURES,
+    PREFERENCE_FEATURES,
+    RECORD_FEATURES,
+    SFT_FEATURES,
+)
 from refed_hf.release.manifest import FilterSettings, Manifest
-from refed_hf.schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
+from refed_hf.schemas import JudgeColumn, PreferenceExample, Record, ReferenceFeedback, SftExample
 
 TEMPLATE = Path(__file__).with_name("template.md")
 EXAMPLE_TEXT_LIMIT = 300
@@ -71,6 +78,13 @@ def _type_name(feature: Any) -> str:
     if isinstance(feature, dict):
         return "struct {" + ", ".join(f"{k}: {_type_name(v)}" for k, v in feature.items()) + "}"
     return type(feature).__name__
+
+
+def config_features(manifest: Manifest, config: str) -> datasets.Features:
+    """A config's declared features: `default` has column `judge` when judged; a subset is `sft`-shaped."""
+    if config == "default" and manifest.judge is not None:
+        return JUDGED_RECORD_FEATURES
+    return CONFIG_FEATURES.get(config, SFT_FEATURES)
 
 
 def schema_rows(model: type[BaseModel], features: datasets.Features) -> list[dict[str, str]]:
@@ -165,7 +179,7 @@ def card_metadata(manifest: Manifest, data_files: dict[str, dict[str, str]], pre
         for split, split_sizes in sizes.splits.items():
             splits.add(SplitInfo(name=split, num_bytes=split_sizes.num_bytes, num_examples=split_sizes.rows))
         infos[config] = DatasetInfo(
-            features=CONFIG_FEATURES[config],
+            features=config_features(manifest, config),
             splits=splits,
             download_size=sizes.download_size,
             dataset_size=sizes.num_bytes,
@@ -222,6 +236,35 @@ def _filters_on(settings: FilterSettings | None) -> str:
             f"an instruction that is a near-duplicate (Jaccard {settings.dedup_threshold}) of one accepted before it"
         )
     return "; ".join(named)
+
+
+SUBSET_METHODS = {
+    "judge": "records whose improved response the judge preferred in both orders, a seeded random choice",
+    "rouge-l": "diverse instructions: added in a seeded random order while their highest ROUGE-L F-measure "
+    "against those chosen stays below {threshold}",
+    "random": "a seeded random sample",
+}
+
+
+def selection_sections(manifest: Manifest) -> dict[str, Any]:
+    """What the card says of the judge, the subset configs and decontamination."""
+    judge = manifest.judge
+    preference = manifest.files.get("preference")
+    subsets = [
+        {
+            **subset.model_dump(mode="json"),
+            "described": SUBSET_METHODS[subset.method].format(threshold=subset.rouge_l_threshold),
+        }
+        for subset in manifest.subsets or []
+    ]
+    contamination = manifest.filters.contamination if manifest.filters is not None else None
+    return {
+        "judge": judge,
+        "judge_rows": schema_rows(JudgeColumn, JUDGED_RECORD_FEATURES[JUDGE_COLUMN]) if judge else [],
+        "preference_rows": sum(split.rows for split in preference.splits.values()) if preference else manifest.records,
+        "subsets": subsets,
+        "contamination": contamination,
+    }
 
 
 def training_sections(manifest: Manifest, load_path: str, revision: str | None) -> dict[str, Any]:
@@ -330,7 +373,19 @@ def render_card(
         prompt_set_version=manifest.prompt_set.version,
         prompt_set_hash=manifest.prompt_set.hash,
         library_versions=", ".join(f"{name} {v}" for name, v in manifest.library_versions.items()),
-        record_schema=schema_rows(Record, RECORD_FEATURES),
+        record_schema=schema_rows(Record, RECORD_FEATURES)
+        + (
+            [
+                {
+                    "name": JUDGE_COLUMN,
+                    "type": "struct (null when the judge's calls failed)",
+                    "description": "The judge's verdict on `response` against `improved_response`, fields below.",
+                }
+            ]
+            if manifest.judge
+            else []
+        ),
+        **selection_sections(manifest),
         feedback_schema=schema_rows(ReferenceFeedback, FEEDBACK_FEATURES),
         example=example_block(example),
         feedback_example=example_block(feedback_example),

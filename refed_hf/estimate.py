@@ -17,6 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from refed_hf.builder.judge import JUDGE, judge_pass
 from refed_hf.builder.pipeline import synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE, reference_order
 from refed_hf.builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
@@ -95,12 +96,13 @@ def project(
     concurrency: int,
     waves: int,
     prices: ModelPrices | None,
+    stages: tuple[str, ...] = STAGES,
 ) -> Projection:
     """Scale the sample's answers and tokens per stage to the whole build (see the module doc)."""
     used_references = math.ceil(size / RECORDS_PER_REFERENCE)
     calls: dict[str, int] = {}
     prompt = cached = completion = 0.0
-    for stage in STAGES:
+    for stage in stages:  # the judge, when asked for, is one more per-record stage
         counts = ledger.stage(stage)
         if stage == FEEDBACK:
             scale = seed_references / sample_references
@@ -167,6 +169,8 @@ def estimate(recipe: Recipe, references: int) -> str:
         teacher = built.teacher
         started = time.monotonic()
         synthesis = synthesize(sample, teacher, sample_size, recipe.random_seed, workdir, filter_settings(recipe))
+        if recipe.judge:
+            judge_pass(synthesis.records, teacher.for_model(recipe.judge_model or recipe.teacher_model), workdir)
         seconds = time.monotonic() - started
         built.check_budget()
         records = len(synthesis.records)
@@ -192,5 +196,6 @@ def estimate(recipe: Recipe, references: int) -> str:
         recipe.concurrency,
         max(waves, len(STAGES)),
         recipe_prices(recipe),
+        (*STAGES, JUDGE) if recipe.judge else STAGES,
     )
     return projection.report(recipe.teacher_model, recipe.concurrency)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from .errors import RecipeError
 from .recipe_fetch import fetch_recipe, is_hub_reference
 from .recipe_fields import field_specs, option
+from .subset_spec import SubsetSpec, parse_subsets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -240,6 +241,65 @@ class Recipe(BaseModel):
         le=1,
     )
 
+    judge: bool = option(
+        False,
+        "an LLM judge compares each kept record's response with its improved response, in both orders; "
+        "config preference then keeps only the pairs it confirms",
+        group="selection",
+        shapes_data=True,
+    )
+    judge_model: str | None = option(
+        None,
+        "the judge's model, on the teacher's endpoint",
+        group="selection",
+        shapes_data=True,
+        metavar="NAME",
+        unset="the teacher model",
+    )
+    subsets: str | None = option(
+        None,
+        "subset configs sft-METHOD-N from split train: comma-separated METHOD:N, METHOD one of judge "
+        "(needs --judge), rouge-l, random; e.g. judge:1000,rouge-l:2000,random:2000",
+        group="selection",
+        shapes_data=True,
+        metavar="SPEC",
+        unset="none",
+    )
+    rouge_l_threshold: float = option(
+        0.7,
+        "rouge-l subsets: a record is added while its highest ROUGE-L F-measure against those chosen is below this",
+        group="selection",
+        shapes_data=True,
+        metavar="R",
+        gt=0,
+        le=1,
+    )
+    decontaminate: list[str] = option(
+        [],
+        "drop instructions sharing a long word n-gram with a prompt of this evaluation set (Hub dataset id or "
+        "local file or directory), before their responses are bought; repeatable",
+        group="filters",
+        shapes_data=True,
+        metavar="SOURCE",
+        unset="none",
+    )
+    decontaminate_column: str | None = option(
+        None,
+        "column of the evaluation sets holding the prompts, when their shape is not one the seed reader knows",
+        group="filters",
+        shapes_data=True,
+        metavar="NAME",
+    )
+    decontaminate_ngram: int = option(
+        13,
+        "words in the n-gram an instruction may not share with an evaluation prompt (a shorter prompt counts "
+        "when the instruction contains it whole)",
+        group="filters",
+        shapes_data=True,
+        metavar="N",
+        ge=1,
+    )
+
     @property
     def local(self) -> bool:
         """The teacher is the embedded llama.cpp server (--offline or --teacher-gguf)."""
@@ -291,12 +351,25 @@ class Recipe(BaseModel):
             raise ValueError("must be a Jaccard similarity in (0, 1] (1.0 = exact duplicates only) or off")
         return threshold
 
+    @field_validator("subsets")
+    @classmethod
+    def _subsets(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        specs = parse_subsets(value)
+        if any(spec.method == "judge" for spec in specs) and not info.data.get("judge"):
+            raise ValueError("judge:N subsets are chosen by the judge: add --judge, or use rouge-l:N or random:N")
+        return ",".join(f"{spec.method}:{spec.written}" for spec in specs) or None
+
     @field_validator("repo_id")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
         if value is not None and not REPO_ID.match(value):
             raise ValueError("must be ORG/NAME, e.g. my-org/refed")
         return value
+
+    def subset_specs(self) -> list[SubsetSpec]:
+        return parse_subsets(self.subsets) if self.subsets else []
 
     def content_fields(self) -> dict[str, Any]:
         """The fields that decide what a release holds (not where it goes or how fast it is built),
@@ -312,6 +385,9 @@ class Recipe(BaseModel):
             public["seed"] = Path(self.seed).name
         if self.teacher_gguf:
             public["teacher_gguf"] = Path(self.teacher_gguf).name
+        public["decontaminate"] = [
+            Path(source).name if is_local_seed(source) else source for source in self.decontaminate
+        ]
         return public
 
 

@@ -148,20 +148,26 @@ def test_the_judges_verdicts_and_win_rate_are_shown_when_the_release_has_them(sy
     verdicts = [record["judge"]["verdict"] for record in page.data()["records"]]
     assert verdicts.count("original") == 10 and verdicts.count("improved") == 30
     assert page.data()["records"][0]["judge"]["reasons"][-1] == HOSTILE_ANSWER
-    assert "win rate of the improvement75.0%" in page.text.replace("\n", "")
+    assert "win rate of the improvement75.0%" in page.text.replace("\n", "")  # 30 of 40 records
     assert "verdictsimproved 30, original 10" in page.text.replace("\n", "")
 
     plain = _review(synthetic_release(tmp_path / "plain", 10), tmp_path / "plain.html")
     assert "win rate" not in plain.text and all(record["judge"] is None for record in plain.data()["records"])
 
 
-def test_a_judgement_reads_the_spellings_a_judge_may_use() -> None:
+def test_a_judgement_reads_the_judge_column() -> None:
     assert judgement(None) is None and judgement({}) is None
-    assert judgement("improved") == {"verdict": "improved", "reasons": [], "details": {}}
-    assert judgement({"winner": "B", "rationale": "clearer", "score": 8}) == {
-        "verdict": "B",
-        "reasons": ["clearer"],
-        "details": {"score": 8},
+    column = {
+        "preferred": "tie",
+        "original_first": "original",
+        "reason_original_first": "A is shorter.",
+        "improved_first": "improved",
+        "reason_improved_first": "A is clearer.",
+    }
+    assert judgement(column) == {
+        "verdict": "tie",
+        "reasons": ["A is shorter.", "A is clearer."],
+        "details": {"original shown first": "original", "improved shown first": "improved"},
     }
 
 

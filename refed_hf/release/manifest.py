@@ -204,6 +204,20 @@ class FilterSettings(Part):
     min_length_ratio: Number | None = None
 
 
+class ContaminationSource(Part):
+    """One evaluation set instructions were checked against: named as the card names it (a Hub id at
+    its revision, or a local file by its sha256, never its path)."""
+
+    source: str
+    prompts: int
+    contamination_drops: int
+
+
+class Contamination(Part):
+    ngram: int
+    sources: list[ContaminationSource]
+
+
 class Filters(Part):
     """Drops per filter; `api_refusals` alone when the build screened nothing."""
 
@@ -213,6 +227,35 @@ class Filters(Part):
     dropped: dict[str, int] = {}
     index_size: int = 0
     api_refusals: int = 0
+    contamination: Contamination | None = None
+
+
+class JudgeResults(Part):
+    """The judge's verdicts over the kept records: `win_rate` is the share of records whose improved
+    response won in both orders; a record whose judge calls failed has no verdict and counts as no win."""
+
+    model: str
+    records: int
+    judged: int
+    improved: int
+    original: int
+    tie: int
+    disagreements: int
+    win_rate: float | None
+    tie_share: float | None
+    disagreement_share: float | None
+
+
+class Subset(Part):
+    """A subset config `sft-METHOD-N`: fewer `rows` than `wanted` when `candidates` ran out."""
+
+    config: str
+    method: str
+    wanted: int
+    rows: int
+    candidates: int
+    rouge_l_threshold: float | None = None
+    tokenizer: str | None = None
 
 
 class SplitFiles(Part):
@@ -287,6 +330,8 @@ class Manifest(BaseModel):
     splits: Splits | None = None
     split_statistics: dict[str, Statistics] | None = None
     filters: Filters | None = None
+    judge: JudgeResults | None = None
+    subsets: list[Subset] | None = None
     files: dict[str, ConfigFiles] = {}
     quality: Quality | None = None
 
