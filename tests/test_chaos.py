@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import datasets
+import pytest
 
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
@@ -83,12 +84,14 @@ def _chaos(tmp_path: Path, faults: TeacherFaults, seed: int) -> tuple[list[dict]
     return records, figures
 
 
+@pytest.mark.slow
 def test_three_kills_under_500s_malformed_json_and_a_server_cap(tmp_path: Path) -> None:
     faults = TeacherFaults(latency=0.03, jitter_sigma=0.5, cap=6, retry_after=0.02, rate_500=0.10, rate_malformed=0.05)
     _, figures = _chaos(tmp_path, faults, seed=11)
     assert figures["status_429"] > 0 and figures["status_500"] > 0
 
 
+@pytest.mark.slow
 def test_three_kills_under_500s_give_the_records_of_an_undisturbed_build(tmp_path: Path) -> None:
     chaotic, _ = _chaos(tmp_path / "chaos", TeacherFaults(latency=0.03, rate_500=0.10), seed=12)
     write_lima_seed(tmp_path / "clean" / "seed.jsonl", single=3)

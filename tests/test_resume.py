@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import datasets
+import pytest
 
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
@@ -21,6 +22,7 @@ def _run_to_end(fake: FakeTeacher, cwd: Path) -> None:
     assert proc.returncode == 0, err
 
 
+@pytest.mark.slow
 def test_killed_build_resumes_without_repeating_a_paid_call(tmp_path: Path) -> None:
     interrupted, uninterrupted = tmp_path / "interrupted", tmp_path / "uninterrupted"
     for folder in (interrupted, uninterrupted):
