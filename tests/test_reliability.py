@@ -47,6 +47,7 @@ def _one_error_line(err: str) -> str:
 # --- one build per output -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_builds_on_one_output_one_exits_2_naming_the_other_and_nothing_is_paid_twice(tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=4)
     # Answers slow enough that the first build is still running when the second, started with it, arrives.
@@ -82,6 +83,7 @@ def _small_disk(path: Path, size: str) -> bool:
     return done.returncode == 0
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_build_at_once_and_a_rerun_on_room_pays_nothing_twice(tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=3)
     disk = tmp_path / "disk"
