@@ -22,7 +22,7 @@ from tests.conftest import HUB_TOKEN
 from tests.fakes.hub import FakeHub
 from tests.fakes.seeds import lima_rows
 from tests.fakes.teacher import FakeTeacher
-from tests.helpers import build, manifest
+from tests.helpers import build, manifest, running_teacher, set_env, user_env
 from tests.review_support import HOSTILE_ANSWER, HOSTILE_SEED, synthetic_release
 
 # Every tag the page's template writes; data must add none.
@@ -206,17 +206,13 @@ def test_a_build_keeps_what_it_dropped_beside_its_cache_the_same_whatever_the_ti
     rows = lima_rows(8)
     rows[0]["conversations"] = [HOSTILE_SEED, HOSTILE_ANSWER]
     (workdir / "seed.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    teacher = FakeTeacher(faults).start()
-    try:
-        monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", teacher.url)
+    with running_teacher(faults) as teacher:
+        set_env(monkeypatch, user_env(teacher))
         code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "40", "--output", "out", "--concurrency", "16")
         assert code == 0, err
         first = (workdir / "out" / "dropped-v0.1.0.jsonl").read_bytes()
         code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "40", "--output", "out", "--concurrency", "1")
         assert code == 0, err
-    finally:
-        teacher.stop()
     kept = workdir / "out" / "dropped-v0.1.0.jsonl"
     assert kept.read_bytes() == first
     assert not list((workdir / "out").glob(".dropped*")) and not list((workdir / "out" / "v0.1.0").rglob("dropped*"))
