@@ -36,7 +36,9 @@ import datasets  # noqa: E402
 from datasketch import MinHash, MinHashLSH  # noqa: E402
 
 from refed_hf.builder.dedup import NUM_PERM, shingles, words  # noqa: E402
-from refed_hf.builder.filters import FilterSettings, RecordScreen  # noqa: E402
+from refed_hf.builder.filters import RecordScreen  # noqa: E402
+from refed_hf.job import filter_settings  # noqa: E402
+from refed_hf.recipe import Recipe  # noqa: E402
 
 BATCH = 640
 
@@ -83,13 +85,13 @@ def _peak(fn: Callable[[], Any]) -> tuple[int, Any]:
 
 
 def _screen_map(records: datasets.Dataset, seed_instructions: list[str]) -> tuple[RecordScreen, datasets.Dataset]:
-    screen = RecordScreen(FilterSettings(), seed_instructions)
+    screen = RecordScreen(filter_settings(Recipe()), seed_instructions)
     kept = records.map(screen.keep, batched=True, batch_size=BATCH, load_from_cache_file=False, keep_in_memory=True)
     return screen, kept
 
 
 def _screen_only(columns: dict[str, list[Any]], seed_instructions: list[str]) -> RecordScreen:
-    screen = RecordScreen(FilterSettings(), seed_instructions)
+    screen = RecordScreen(filter_settings(Recipe()), seed_instructions)
     for start in range(0, len(columns["instruction"]), BATCH):
         screen.keep({name: values[start : start + BATCH] for name, values in columns.items()})
     return screen

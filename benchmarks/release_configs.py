@@ -32,6 +32,7 @@ import datasets  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from refed_hf.job import hub_card  # noqa: E402
+from refed_hf.release.manifest import read  # noqa: E402
 from refed_hf.release.splits import held_out_references, split_by_reference  # noqa: E402
 from refed_hf.release.training_configs import training_configs  # noqa: E402
 from tests.fakes.seeds import write_lima_seed  # noqa: E402
@@ -122,7 +123,7 @@ def main() -> None:
             )
             if args.keep_card:
                 if args.repo_id:
-                    args.keep_card.write_text(hub_card(release, manifest, args.repo_id), encoding="utf-8")
+                    args.keep_card.write_text(hub_card(release, read(release), args.repo_id), encoding="utf-8")
                 else:
                     shutil.copy(release / "README.md", args.keep_card)
                 print(f"card: {args.keep_card}" + (f" (as published to {args.repo_id})" if args.repo_id else ""))

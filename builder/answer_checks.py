@@ -51,9 +51,12 @@ def improvement_check(response: str) -> Callable[[Improvement], None]:
     return check
 
 
-def distinct_instructions(texts: list[str], reference_instruction: str) -> tuple[list[str], Counter[str]]:
+def distinct_instructions(
+    texts: list[str], reference_instruction: str, on_drop: Callable[[str, str], None] | None = None
+) -> tuple[list[str], Counter[str]]:
     """The instructions that repeat neither the reference instruction nor an earlier one (ignoring
-    case, spacing and end punctuation), and how many were dropped, by reason."""
+    case, spacing and end punctuation), and how many were dropped, by reason; `on_drop(reason, text)`
+    is told each one."""
     dropped: Counter[str] = Counter()
     seen = {_instruction_key(reference_instruction)}
     reference = next(iter(seen))
@@ -63,7 +66,10 @@ def distinct_instructions(texts: list[str], reference_instruction: str) -> tuple
         if not key:
             continue
         if key in seen:
-            dropped["repeats_reference" if key == reference else "duplicate_instruction"] += 1
+            reason = "repeats_reference" if key == reference else "duplicate_instruction"
+            dropped[reason] += 1
+            if on_drop is not None:
+                on_drop(reason, text)
             continue
         seen.add(key)
         kept.append(text.strip())

@@ -4,7 +4,7 @@ Each filter runs at the earliest stage that has what it needs, so nothing is pai
 filter would drop anyway: `instruction_filters` judge the new instruction before any response is asked
 for it (near-duplicates, seed leakage); the filters here judge the response as soon as it arrives and
 the improved response as soon as it arrives. An item is counted against the first filter that drops
-it (`drops.DropLog`, per filter and per stage):
+it (`filter_counts.FilterCounts`, per filter and per stage):
 
   refusal         the response or the improved response is a refusal or apology instead of an answer
                   (`REFUSAL_PATTERNS`, matched at the start of the text), or is empty once markup is
@@ -12,6 +12,8 @@ it (`drops.DropLog`, per filter and per stage):
                   records: the teacher client fails those items, and the manifest counts them too.
   length          the improved response is shorter than `min_length_ratio` times the response it
                   improves: the teacher cut instead of improving.
+  contamination   (instruction-level) the instruction shares a long word n-gram with a prompt of an
+                  evaluation set (`decontamination.py`, with `--decontaminate`).
   seed_leakage    (instruction-level) the instruction is a near-duplicate of an instruction of the seed.
   near_duplicate  (instruction-level) the instruction is a near-duplicate of one screened before it.
 """
@@ -20,10 +22,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 FILTERS = ("refusal", "length", "seed_leakage", "near_duplicate")
-DEFAULT_THRESHOLD = 0.8  # Jaccard similarity of word 2-gram sets
 
 # Openings of a refusal or an apology in place of an answer. Matched at the start only: an answer
 # may well say "I can't stress enough..." further on, or open with "I'm sorry to hear that" and help.
@@ -51,15 +52,29 @@ def is_empty(text: str) -> bool:
     return not _WORDISH.search(_TAG.sub(" ", text))
 
 
+class InstructionFilter(Protocol):
+    """A filter that judges a new instruction alone: the reason it is dropped, or None (see
+    `instruction_filters`, where the build's filters of this kind are listed)."""
+
+    name: str
+
+    def check(self, instruction: str, reference: Any = None) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class FilterSettings:
-    """`dedup_threshold` None = near-duplicate filter off; 1.0 = exact duplicates only."""
+    """The recipe's filter fields, as the job hands them over (their defaults live on the recipe).
 
-    dedup_threshold: float | None = DEFAULT_THRESHOLD
-    seed_leakage: bool = True
-    refusal: bool = True
-    length: bool = True
-    min_length_ratio: float = 0.5
+    `dedup_threshold` None = near-duplicate filter off; 1.0 = exact duplicates only. Seed leakage is
+    judged like duplicates, at `seed_leakage_threshold`: the same threshold, or the recipe's default
+    one when the near-duplicate filter is off."""
+
+    dedup_threshold: float | None
+    seed_leakage: bool
+    refusal: bool
+    length: bool
+    min_length_ratio: float
+    seed_leakage_threshold: float
 
     def as_dict(self) -> dict[str, Any]:
         return {

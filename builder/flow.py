@@ -21,7 +21,8 @@ from refed_hf.schemas import FEATURES, Improvement
 from refed_hf.teacher import Failed, Teacher
 
 from . import stages
-from .drops import Dropped
+from .drops import NO_DROPS, DropLog
+from .filter_counts import Dropped
 from .filters import FilterSettings, improvement_drop, response_drop
 from .stages import Reference, ReferenceLevelFeedback
 
@@ -51,18 +52,20 @@ class OpenedReference:
     instructions: dict[str, list[str] | None] = field(default_factory=dict)  # None: the call failed
     calls_started: int = 0
     done: bool = False
+    failure: str | None = None  # why its feedback failed
 
-    async def run(self, teacher: Teacher, going_on: Callable[[], bool]) -> None:
+    async def run(self, teacher: Teacher, going_on: Callable[[], bool], drops: DropLog = NO_DROPS) -> None:
         self.calls_started += 2
         rlf = await stages.reference_feedback(teacher, self.ref)
         if isinstance(rlf, Failed):
+            self.failure = rlf.reason
             return
         self.rlf = rlf
         if not going_on():
             return
         self.calls_started += len(FEATURES)
         answers = await asyncio.gather(
-            *(stages.new_instructions(teacher, self.ref, rlf, feature) for feature in FEATURES)
+            *(stages.new_instructions(teacher, self.ref, rlf, feature, drops) for feature in FEATURES)
         )
         for feature, answer in zip(FEATURES, answers):
             self.instructions[feature] = None if isinstance(answer, Failed) else answer
@@ -94,6 +97,7 @@ class Candidate:
     improvement: Improvement | None = None
     dropped: Dropped | None = None
     calls_started: int = 0
+    failure: str | None = None  # why a call of its failed
 
     @property
     def identity(self) -> str:
@@ -109,6 +113,7 @@ class Candidate:
         self.calls_started += 1
         response = await stages.respond(teacher, ref, self.identity, self.instruction)
         if isinstance(response, Failed):
+            self.failure = response.reason
             return
         self.response = response
         dropped = response_drop(settings, response)
@@ -119,7 +124,8 @@ class Candidate:
             return
         self.calls_started += 1
         improvement = await stages.improve(teacher, rlf, self.identity, self.instruction, response)
-        if isinstance(improvement, Failed):
+        if isinstance(improvement, Failed):  # incl. the answer checks' no_change / empty_analysis
+            self.failure = improvement.reason
             return
         dropped = improvement_drop(settings, response, improvement.improved_response)
         if dropped is not None:

@@ -5,9 +5,10 @@ improvement were paid for costs two calls for nothing. Everything a filter of th
 instruction (and the reference it came from), so it screens at the instructions stage.
 
 The seam: a filter is any object with a `name` and `check(instruction, reference) -> reason | None`
-(the `InstructionFilter` Protocol). `instruction_filters(settings, seed_instructions)` returns the
-filters a build runs, in the order they are asked; a new filter (for example decontamination against
-evaluation prompts) is one more line in that function. The first filter that returns a reason drops
+(the `filters.InstructionFilter` Protocol). `instruction_filters(settings, seed_instructions, extra)`
+returns the filters a build runs, in the order they are asked: the job's own (decontamination against
+evaluation prompts, `--decontaminate`) first, then seed leakage and near-duplicates; a new filter is
+one more entry there. The first filter that returns a reason drops
 the instruction, and is counted for it.
 
 Filters are asked in the release's fixed order (reference, index, feature), never in the order the
@@ -24,18 +25,11 @@ dropped as the teacher's answer is read, `answer_checks.distinct_instructions`.)
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any
 
 from .dedup import NearDuplicateIndex
-from .filters import DEFAULT_THRESHOLD, FilterSettings
-from .stages import Reference
-
-
-class InstructionFilter(Protocol):
-    name: str
-
-    def check(self, instruction: str, reference: Reference) -> str | None:
-        """Why the instruction is dropped, or None to pass it on (it may then remember it)."""
+from .filters import FilterSettings, InstructionFilter
 
 
 class SeedLeakage:
@@ -45,7 +39,7 @@ class SeedLeakage:
         self._seed = NearDuplicateIndex(threshold)
         self._seed.add_texts(seed_instructions)
 
-    def check(self, instruction: str, reference: Reference) -> str | None:
+    def check(self, instruction: str, reference: Any = None) -> str | None:
         (keys,) = self._seed.keys([instruction])
         return "near-duplicate of a seed instruction" if self._seed.seen(keys) else None
 
@@ -56,7 +50,7 @@ class NearDuplicate:
     def __init__(self, threshold: float) -> None:
         self.index = NearDuplicateIndex(threshold)
 
-    def check(self, instruction: str, reference: Reference) -> str | None:
+    def check(self, instruction: str, reference: Any = None) -> str | None:
         (keys,) = self.index.keys([instruction])
         if self.index.seen(keys):
             return "near-duplicate of an earlier instruction of this release"
@@ -64,13 +58,14 @@ class NearDuplicate:
         return None
 
 
-def instruction_filters(settings: FilterSettings, seed_instructions: list[str]) -> list[InstructionFilter]:
-    """The instruction-level filters the settings turn on, in the order they are asked."""
+def instruction_filters(
+    settings: FilterSettings, seed_instructions: list[str], extra: Sequence[InstructionFilter] = ()
+) -> list[InstructionFilter]:
+    """The instruction-level filters the build runs, in the order they are asked."""
     threshold = settings.dedup_threshold
-    chosen: list[InstructionFilter] = []
+    chosen: list[InstructionFilter] = list(extra)
     if settings.seed_leakage:
-        # Judged like duplicates: the same threshold, or the default when the dedup filter is off.
-        chosen.append(SeedLeakage(threshold if threshold is not None else DEFAULT_THRESHOLD, seed_instructions))
+        chosen.append(SeedLeakage(settings.seed_leakage_threshold, seed_instructions))
     if threshold is not None:
         chosen.append(NearDuplicate(threshold))
     return chosen

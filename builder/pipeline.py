@@ -8,7 +8,7 @@ does not grow with `--size`. How items flow and when they start is `refill.Refil
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,10 +20,11 @@ from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
 from refed_hf.teacher import Failed, Teacher
 
 from . import stages
-from .drops import DropLog
-from .filters import FilterSettings
+from .drops import NO_DROPS, DropLog
+from .filter_counts import FilterCounts
+from .filters import FilterSettings, InstructionFilter
 from .flow import OpenedReference, StageTally, feedback_row
-from .instruction_filters import instruction_filters
+from .instruction_filters import instruction_filters as screens_for
 from .plan import reference_order
 from .refill import Refill, RefillProgress
 from .stages import STAGES, Reference
@@ -38,7 +39,7 @@ class Synthesis:
     tally: StageTally
     references_used: int
     wanted: int
-    drops: DropLog
+    counts: FilterCounts
     feedback_scope: FeedbackScope = "used"
     speculative_calls: int = 0
     first_record_s: float | None = None
@@ -80,22 +81,23 @@ def synthesize(
     size: int,
     random_seed: int,
     workdir: Path,
-    filters: FilterSettings | None = None,
+    filters: FilterSettings,
+    drops: DropLog = NO_DROPS,
+    instruction_filters: Sequence[InstructionFilter] = (),
     feedback_scope: FeedbackScope = "used",
     on_progress: Callable[[RefillProgress], None] | None = None,
 ) -> Synthesis:
     """Exactly `size` records (fewer only when the seed runs out), and the feedback of the references
     they were drawn from (`feedback_scope="all"`: of every reference of the seed)."""
-    filters = filters or FilterSettings()
     workdir.mkdir(parents=True, exist_ok=True)
     ordered = seed.select(reference_order(list(seed["reference_id"]), random_seed))
     seed_instructions = list(seed["instruction"]) if filters.seed_leakage else []
-    screens = instruction_filters(filters, seed_instructions)
-    drops = DropLog(filters.as_dict())
+    screens = screens_for(filters, seed_instructions, instruction_filters)
+    counts = FilterCounts(filters.as_dict(), [f.name for f in instruction_filters])
     tally = StageTally()
     records_file = workdir / "records.arrow"
     with ArrowWriter(features=RECORD_FEATURES, path=str(records_file)) as writer:
-        refill = Refill(ordered, teacher, size, filters, screens, drops, tally, writer.write, on_progress)
+        refill = Refill(ordered, teacher, size, filters, screens, counts, tally, writer.write, on_progress, drops)
         _run_loop(refill.run(), teacher)
         writer.finalize()
     used = refill.opened[: refill.references_used]
@@ -110,7 +112,7 @@ def synthesize(
         tally,
         refill.references_used,
         size,
-        drops,
+        counts,
         feedback_scope,
         refill.speculative_calls,
         refill.first_record_s,

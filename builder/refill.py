@@ -35,7 +35,8 @@ from refed_hf.schemas import FEATURES
 from refed_hf.teacher import Teacher
 
 from . import stages
-from .drops import DropLog, Dropped
+from .drops import NO_DROPS, DropLog
+from .filter_counts import Dropped, FilterCounts
 from .filters import FilterSettings
 from .flow import Candidate, OpenedReference, StageTally
 from .instruction_filters import InstructionFilter
@@ -72,17 +73,19 @@ class Refill:
         size: int,
         settings: FilterSettings,
         filters: list[InstructionFilter],
-        drops: DropLog,
+        counts: FilterCounts,
         tally: StageTally,
         write: Callable[[dict[str, Any]], None],
         on_progress: Callable[[RefillProgress], None] | None = None,
+        dropped: DropLog = NO_DROPS,
     ) -> None:
         self.ordered = ordered
         self.teacher = teacher
         self.size = size
         self.settings = settings
         self.filters = filters
-        self.drops = drops
+        self.drops = counts
+        self.dropped = dropped  # the items themselves, kept for review
         self.tally = tally
         self.write = write
         self.on_progress = on_progress or (lambda progress: None)
@@ -213,7 +216,7 @@ class Refill:
                 opened.done = True
                 self._references_in_flight -= 1
 
-            self._spawn(opened.run(self.teacher, self._going_on), finished)
+            self._spawn(opened.run(self.teacher, self._going_on, self.dropped), finished)
 
     def _screen(self) -> None:
         """Screen the instructions of opened references, in the drawn order, as soon as each has them."""
@@ -274,10 +277,17 @@ class Refill:
             self._ordered.popleft()
         return self.accepted >= self.size
 
+    def _drop(self, stage: str, reason: str, item: dict[str, Any], dropped: Dropped | None = None) -> None:
+        """The one place an item is dropped (a filter's verdict or a failed call), in the release's order."""
+        if dropped is not None:
+            self.drops.drop(dropped)
+        self.dropped.record_drop(stage, reason, item)
+
     def _reach_reference(self, opened: OpenedReference) -> None:
         self.references_used += 1
         self.tally.enter(stages.FEEDBACK)
         if opened.rlf is None:
+            self._drop(stages.FEEDBACK, opened.failure or "failed", {"reference_id": opened.ref.reference_id})
             return
         self.tally.leave(stages.FEEDBACK)
         self.tally.enter(stages.INSTRUCTIONS, len(FEATURES))
@@ -287,25 +297,27 @@ class Refill:
         self.drops.judged(stages.INSTRUCTIONS)
         dropped = candidate.dropped
         if dropped is not None and dropped.stage == stages.INSTRUCTIONS:
-            self.drops.drop(dropped, candidate.item())
+            self._drop("filters", dropped.filter, candidate.item(), dropped)
             return
         if self.settings.dedup_threshold is not None:
             self.drops.index_size += 1  # it entered the near-duplicate index as it was screened
         self.tally.enter(stages.RESPONSES)
         if candidate.response is None:
+            self._drop(stages.RESPONSES, candidate.failure or "failed", candidate.item())
             return
         self.tally.leave(stages.RESPONSES)
         self.drops.judged(stages.RESPONSES)
         if dropped is not None and dropped.stage == stages.RESPONSES:
-            self.drops.drop(dropped, candidate.item())
+            self._drop("filters", dropped.filter, candidate.item(), dropped)
             return
         self.tally.enter(stages.IMPROVEMENTS)
         if candidate.improvement is None:
+            self._drop(stages.IMPROVEMENTS, candidate.failure or "failed", candidate.item())
             return
         self.tally.leave(stages.IMPROVEMENTS)
         self.drops.judged(stages.IMPROVEMENTS)
         if dropped is not None:
-            self.drops.drop(dropped, candidate.item())
+            self._drop("filters", dropped.filter, candidate.item(), dropped)
             return
         self.accepted += 1
         if self.first_record_s is None:

@@ -18,6 +18,7 @@ import datasets
 
 from refed_hf.errors import SeedError
 from refed_hf.recipe import is_local_seed
+from refed_hf.teacher.estimates import CHARS_PER_TOKEN
 
 from .hub_seed import read_hub
 from .local_seed import DEMO_SEED, DEMO_SEED_FILE, read_local
@@ -37,7 +38,6 @@ SEED_FEATURES = datasets.Features(
 )
 SEED_COLUMNS = tuple(SEED_FEATURES)
 SHAPE_SAMPLE_ROWS = 20
-CHARS_PER_TOKEN = 4  # the usual estimate when no tokenizer is at hand
 
 
 @dataclass

@@ -20,6 +20,7 @@ from refed_hf.schemas import (
 from refed_hf.teacher import Failed, Teacher
 
 from .answer_checks import distinct_instructions, improvement_check
+from .drops import NO_DROPS, DropLog
 from .plan import INSTRUCTIONS_PER_FEATURE
 
 FEEDBACK = "feedback"
@@ -72,7 +73,7 @@ async def reference_feedback(teacher: Teacher, ref: Reference) -> ReferenceLevel
 
 
 async def new_instructions(
-    teacher: Teacher, ref: Reference, rlf: ReferenceLevelFeedback, feature: str
+    teacher: Teacher, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, drops: DropLog = NO_DROPS
 ) -> list[str] | Failed:
     """Ten new instructions in the spirit of one feature (subject or skill) of the reference.
 
@@ -93,7 +94,13 @@ async def new_instructions(
     )
     if isinstance(answer, Failed):
         return answer
-    unique, dropped = distinct_instructions(answer.value.instructions, ref.instruction)
+
+    def on_drop(reason: str, text: str) -> None:
+        drops.record_drop(
+            INSTRUCTIONS, reason, {"reference_id": ref.reference_id, "feature": feature, "instruction": text}
+        )
+
+    unique, dropped = distinct_instructions(answer.value.instructions, ref.instruction, on_drop)
     teacher.ledger.stage(INSTRUCTIONS).failures.update(dropped)
     return unique[:INSTRUCTIONS_PER_FEATURE]
 

@@ -15,8 +15,16 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel
 
-from refed_hf.features import FEEDBACK_FEATURES, PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
-from refed_hf.schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
+from refed_hf.features import (
+    FEEDBACK_FEATURES,
+    JUDGE_COLUMN,
+    JUDGED_RECORD_FEATURES,
+    PREFERENCE_FEATURES,
+    RECORD_FEATURES,
+    SFT_FEATURES,
+)
+from refed_hf.release.manifest import FilterSettings, Manifest
+from refed_hf.schemas import JudgeColumn, PreferenceExample, Record, ReferenceFeedback, SftExample
 
 TEMPLATE = Path(__file__).with_name("template.md")
 EXAMPLE_TEXT_LIMIT = 300
@@ -28,7 +36,6 @@ CONFIG_FEATURES = {
     "sft": SFT_FEATURES,
     "preference": PREFERENCE_FEATURES,
 }
-CONFIG_ROWS = {"default": "records", "feedback": "feedback_rows", "sft": "records", "preference": "records"}
 # Who wrote the text of the records is the teacher; the `feedback` config also carries the seed's own text.
 # "other" where the seed's origin is not known to this tool.
 SEED_LANGUAGE_CREATORS = {"GAIR/lima": ["expert-generated", "found"]}
@@ -73,6 +80,13 @@ def _type_name(feature: Any) -> str:
     return type(feature).__name__
 
 
+def config_features(manifest: Manifest, config: str) -> datasets.Features:
+    """A config's declared features: `default` has column `judge` when judged; a subset is `sft`-shaped."""
+    if config == "default" and manifest.judge is not None:
+        return JUDGED_RECORD_FEATURES
+    return CONFIG_FEATURES.get(config, SFT_FEATURES)
+
+
 def schema_rows(model: type[BaseModel], features: datasets.Features) -> list[dict[str, str]]:
     return [
         {"name": name, "type": _type_name(features[name]), "description": field.description or ""}
@@ -113,47 +127,39 @@ def example_block(row: dict[str, Any] | None) -> str | None:
     ).rstrip()
 
 
-def _cost(manifest: dict[str, Any]) -> str:
+def _cost(manifest: Manifest) -> str:
     """The cost row: the estimate and the rates it used, or why there is none."""
-    cost = manifest.get("cost") or {}
-    prices = cost.get("prices_per_million_usd")
-    if manifest["estimated_cost_usd"] is None or not prices:
+    cost = manifest.cost
+    prices = cost.prices_per_million_usd if cost is not None else None
+    if manifest.estimated_cost_usd is None or cost is None or not prices:
         return "unknown (the teacher model is not in the price table and no prices were given)"
-    batch = cost.get("priced_at") == "batch"
+    batch = cost.priced_at == "batch"
     prefix = "batch_" if batch else ""
     rates = (
         f"${prices[prefix + 'prompt']:g} / ${prices[prefix + 'cached_prompt']:g} / "
         f"${prices[prefix + 'completion']:g} per million prompt / cached prompt / completion tokens"
     )
-    return f"${manifest['estimated_cost_usd']:.4f} at {'Batch API' if batch else 'list'} rates ({rates}, checked {cost['prices_checked']})"
+    return f"${manifest.estimated_cost_usd:.4f} at {'Batch API' if batch else 'list'} rates ({rates}, checked {cost.prices_checked})"
 
 
 def _version_order(release: dict[str, Any]) -> tuple[int, ...]:
     return tuple(int(part) for part in str(release["version"]).lstrip("v").split("."))
 
 
-def _split_sizes(manifest: dict[str, Any], config: str) -> dict[str, dict[str, int]]:
-    """Bytes and rows per split of a config (a manifest from before splits has `train` only)."""
-    files = manifest["files"][config]
-    if "splits" in files:
-        return files["splits"]
-    return {"train": {"num_bytes": files["num_bytes"], "rows": manifest[CONFIG_ROWS[config]]}}
-
-
-def card_metadata(manifest: dict[str, Any], data_files: dict[str, dict[str, str]], pretty_name: str) -> DatasetCardData:
+def card_metadata(manifest: Manifest, data_files: dict[str, dict[str, str]], pretty_name: str) -> DatasetCardData:
     """YAML metadata: license, language, creators, task, size, source, tags, configs and dataset_info."""
-    recipe = manifest["recipe"]
+    recipe = manifest.recipe
     card_data = DatasetCardData(
-        license=recipe.get("license", "cc-by-nc-4.0"),
-        language=[recipe.get("language", "en")],
+        license=recipe.license,
+        language=[recipe.language],
         annotations_creators=["machine-generated"],
-        language_creators=sorted({"machine-generated", *SEED_LANGUAGE_CREATORS.get(recipe["seed"], ["other"])}),
+        language_creators=sorted({"machine-generated", *SEED_LANGUAGE_CREATORS.get(recipe.seed, ["other"])}),
         multilinguality=["monolingual"],
         task_categories=["text-generation"],
         task_ids=TASK_IDS,
-        size_categories=[size_category(manifest["records"])],
+        size_categories=[size_category(manifest.records)],
         # Hub ids only: a local seed has no public name to point at.
-        source_datasets=[manifest["seed"]["name"]] if manifest["seed"].get("kind") == "hub" else None,
+        source_datasets=[manifest.seed.name] if manifest.seed.kind == "hub" else None,
         pretty_name=pretty_name,
         tags=["synthetic", "instruction-tuning", "reference-level-feedback"],
     )
@@ -161,133 +167,158 @@ def card_metadata(manifest: dict[str, Any], data_files: dict[str, dict[str, str]
         {
             config: {"data_files": [{"split": split, "path": pattern} for split, pattern in patterns.items()]}
             for config, patterns in data_files.items()
-            if config in manifest["files"]
+            if config in manifest.files
         }
     ).to_dataset_card_data(card_data)
     infos = {}
     for config in data_files:
-        if config not in manifest["files"]:
+        if config not in manifest.files:
             continue
-        sizes = manifest["files"][config]
+        sizes = manifest.files[config]
         splits = SplitDict()
-        for split, split_sizes in _split_sizes(manifest, config).items():
-            splits.add(SplitInfo(name=split, num_bytes=split_sizes["num_bytes"], num_examples=split_sizes["rows"]))
+        for split, split_sizes in sizes.splits.items():
+            splits.add(SplitInfo(name=split, num_bytes=split_sizes.num_bytes, num_examples=split_sizes.rows))
         infos[config] = DatasetInfo(
-            features=CONFIG_FEATURES[config],
+            features=config_features(manifest, config),
             splits=splits,
-            download_size=sizes["download_size"],
-            dataset_size=sizes["num_bytes"],
+            download_size=sizes.download_size,
+            dataset_size=sizes.num_bytes,
             config_name=config,
         )
     DatasetInfosDict(infos).to_dataset_card_data(card_data)
     return card_data
 
 
-def seed_context(manifest: dict[str, Any]) -> dict[str, Any]:
+def seed_context(manifest: Manifest) -> dict[str, Any]:
     """What the card says of the seed: its public name and exact version, its license as its own
     card declares it, and whether its texts are republished. Never a local path."""
-    seed = {"name": manifest["seed"].get("source", ""), **manifest["seed"]}  # releases built before provenance
-    kind = seed.get("kind", "local")
-    if kind == "hub":
+    seed = manifest.seed
+    if seed.kind == "hub":
         described = (
-            f"`{seed['name']}` at commit `{seed['sha']}` (revision `{seed['revision']}`"
-            + (f", config `{seed['config']}`" if seed.get("config") else "")
+            f"`{seed.name}` at commit `{seed.sha}` (revision `{seed.revision}`"
+            + (f", config `{seed.config}`" if seed.config else "")
             + ")"
         )
         seed_license = (
-            f"`{seed['license']}` (as its Hub card declares it)"
-            if seed.get("license")
-            else "not declared in its Hub card"
+            f"`{seed.license}` (as its Hub card declares it)" if seed.license else "not declared in its Hub card"
         )
-    elif kind == "bundled":
-        described = f"the bundled demo set (sha256 `{seed.get('sha256', '')}`)"
-        seed_license = seed.get("license") or "unknown"
+    elif seed.kind == "bundled":
+        described = f"the bundled demo set (sha256 `{seed.sha256 or ''}`)"
+        seed_license = seed.license or "unknown"
     else:
-        described = f"a local file, `{seed['name']}`, sha256 `{seed.get('sha256', '')}`"
+        described = f"a local file, `{seed.name}`, sha256 `{seed.sha256 or ''}`"
         seed_license = "unknown (a local seed)"
     return {
         "seed_described": described,
         "seed_license": seed_license,
-        "seed_access": " and ".join(word for word in ("gated", "private") if seed.get(word)),
-        "seed_loading_script": seed.get("loading_script"),
-        "feedback_text": seed.get("feedback_text", True),
-        "seed_shape": seed.get("shape", ""),
-        "license": manifest["recipe"].get("license", "cc-by-nc-4.0"),
-        "endpoint": manifest["teacher"].get("endpoint", ""),
+        "seed_access": " and ".join(word for word, on in (("gated", seed.gated), ("private", seed.private)) if on),
+        "seed_loading_script": seed.loading_script,
+        "feedback_text": seed.feedback_text,
+        "seed_shape": seed.shape,
+        "license": manifest.recipe.license,
+        "endpoint": manifest.teacher.endpoint,
     }
 
 
-def _filters_on(settings: dict[str, Any] | None) -> str:
+def _filters_on(settings: FilterSettings | None) -> str:
     """The filters a build ran, in words, for the card's Quality section."""
-    if not settings:
+    if settings is None:
         return ""
     named = []
-    if settings.get("refusal"):
+    if settings.refusal:
         named.append("a refusal or empty text in the response or the improved response")
-    if settings.get("length"):
-        named.append(
-            f"an improved response shorter than {settings.get('min_length_ratio')} of the response it improves"
-        )
-    if settings.get("seed_leakage"):
+    if settings.length:
+        named.append(f"an improved response shorter than {settings.min_length_ratio} of the response it improves")
+    if settings.seed_leakage:
         named.append("an instruction that is a near-duplicate of a seed instruction")
-    if settings.get("dedup_threshold") not in (None, "off"):
+    if settings.dedup_threshold not in (None, "off"):
         named.append(
-            f"an instruction that is a near-duplicate (Jaccard {settings['dedup_threshold']}) of one accepted before it"
+            f"an instruction that is a near-duplicate (Jaccard {settings.dedup_threshold}) of one accepted before it"
         )
     return "; ".join(named)
 
 
-def training_sections(manifest: dict[str, Any], load_path: str, revision: str | None) -> dict[str, Any]:
+SUBSET_METHODS = {
+    "judge": "records whose improved response the judge preferred in both orders, a seeded random choice",
+    "rouge-l": "diverse instructions: added in a seeded random order while their highest ROUGE-L F-measure "
+    "against those chosen stays below {threshold}",
+    "random": "a seeded random sample",
+}
+
+
+def selection_sections(manifest: Manifest) -> dict[str, Any]:
+    """What the card says of the judge, the subset configs and decontamination."""
+    judge = manifest.judge
+    preference = manifest.files.get("preference")
+    subsets = [
+        {
+            **subset.model_dump(mode="json"),
+            "described": SUBSET_METHODS[subset.method].format(threshold=subset.rouge_l_threshold),
+        }
+        for subset in manifest.subsets or []
+    ]
+    contamination = manifest.filters.contamination if manifest.filters is not None else None
+    return {
+        "judge": judge,
+        "judge_rows": schema_rows(JudgeColumn, JUDGED_RECORD_FEATURES[JUDGE_COLUMN]) if judge else [],
+        "preference_rows": sum(split.rows for split in preference.splits.values()) if preference else manifest.records,
+        "subsets": subsets,
+        "contamination": contamination,
+    }
+
+
+def training_sections(manifest: Manifest, load_path: str, revision: str | None) -> dict[str, Any]:
     """What the sections for training, splits, limitations and reproducing need."""
-    recipe = manifest["recipe"]
-    configs = [config for config in CONFIG_FEATURES if config in manifest["files"]]
-    sizes = {config: _split_sizes(manifest, config) for config in configs}
+    recipe = manifest.recipe
+    configs = [config for config in CONFIG_FEATURES if config in manifest.files]
+    sizes = {config: manifest.files[config].splits for config in configs}
     splits = list(sizes["default"]) if "default" in sizes else ["train"]
-    split_stats = manifest.get("split_statistics") or {}
-    lengths = manifest["statistics"]["lengths"]
-    first, improved = lengths["response"]["mean"], lengths["improved_response"]["mean"]
+    split_stats = manifest.split_statistics or {}
+    lengths = manifest.statistics.lengths
+    first, improved = lengths["response"].mean, lengths["improved_response"].mean
     recipe_ref = f"hf://datasets/{load_path}@{revision}/recipe.toml" if revision else f"{load_path}/recipe.toml"
     return {
         "paper_url": PAPER_URL,
         "splits": splits,
         "has_test": "test" in splits,
         "split_rows": [
-            {"config": c, **{split: sizes[c].get(split, {}).get("rows", 0) for split in splits}} for c in configs
+            {"config": c, **{split: sizes[c][split].rows if split in sizes[c] else 0 for split in splits}}
+            for c in configs
         ],
         "split_stats": [
-            {"measure": "records", **{split: split_stats[split]["records"] for split in split_stats}},
+            {"measure": "records", **{split: stats.records for split, stats in split_stats.items()}},
             *[
                 {
                     "measure": f"records from feature `{feature}`",
-                    **{split: split_stats[split]["per_feature"].get(feature, 0) for split in split_stats},
+                    **{split: stats.per_feature.get(feature, 0) for split, stats in split_stats.items()},
                 }
-                for feature in manifest["statistics"]["per_feature"]
+                for feature in manifest.statistics.per_feature
             ],
             *[
                 {
                     "measure": f"mean length of `{name}` (characters)",
-                    **{split: split_stats[split]["lengths"][name]["mean"] for split in split_stats},
+                    **{split: stats.lengths[name].mean for split, stats in split_stats.items()},
                 }
                 for name in lengths
             ],
         ]
         if split_stats
         else [],
-        "test_size": recipe.get("test_size", 0),
-        "test_references": manifest.get("splits", {}).get("test_references", 0),
+        "test_size": recipe.test_size,
+        "test_references": manifest.splits.test_references if manifest.splits is not None else 0,
         "sft_schema": schema_rows(SftExample, SFT_FEATURES),
         "preference_schema": schema_rows(PreferenceExample, PREFERENCE_FEATURES),
         "length_ratio": round(improved / first, 2) if first else None,
         "improved_mean": improved,
         "response_mean": first,
-        "language_name": LANGUAGE_NAMES.get(recipe.get("language", "en"), f"`{recipe.get('language')}`"),
-        "seed_is_local": manifest["seed"].get("kind", "local") == "local",
+        "language_name": LANGUAGE_NAMES.get(recipe.language, f"`{recipe.language}`"),
+        "seed_is_local": manifest.seed.kind == "local",
         "rebuild_command": f"python -m refed_hf.build --recipe {recipe_ref} --output DIR",
     }
 
 
 def render_card(
-    manifest: dict[str, Any],
+    manifest: Manifest,
     example: dict[str, Any] | None,
     data_files: dict[str, dict[str, str]],
     load_path: str,
@@ -301,67 +332,79 @@ def render_card(
     `load_path` and `revision` go into the loading lines (a local path, or the repo id and tag);
     `history` lists earlier releases, to which this one is added, newest first.
     """
-    recipe = manifest["recipe"]
-    offline = bool(manifest.get("offline_demo"))
+    recipe = manifest.recipe
+    offline = manifest.offline_demo
     pretty_name = "REFED (offline demo)" if offline else "REFED"
-    totals = manifest["teacher"]["used"]
+    totals = manifest.teacher.used
     failures = [
         {"stage": stage, "reason": reason, "count": count}
-        for stage, counts in manifest["stages"].items()
-        for reason, count in counts["failed"].items()
+        for stage, counts in manifest.stages.items()
+        for reason, count in counts.failed.items()
     ]
-    stats = manifest["statistics"]
+    stats = manifest.statistics
     this_release = {
-        "version": f"v{recipe['version']}",
-        "date": manifest["created_at"][:10],
-        "records": manifest["records"],
-        "teacher": recipe["teacher_model"],
+        "version": f"v{recipe.version}",
+        "date": manifest.created_at[:10],
+        "records": manifest.records,
+        "teacher": recipe.teacher_model,
     }
     card = DatasetCard.from_template(
         card_metadata(manifest, data_files, pretty_name),
         template_path=str(TEMPLATE),
         pretty_name=pretty_name,
         offline_demo=offline,
-        version=recipe["version"],
-        records=manifest["records"],
-        wanted=recipe["size"],
-        shortfall=max(0, recipe["size"] - manifest["records"]),
-        feedback_rows=manifest["feedback_rows"],
-        references_used=manifest["references_used"],
-        feedback_scope=manifest.get("feedback_scope", "all"),
-        seed=manifest["seed"].get("name", recipe["seed"]),
+        version=recipe.version,
+        records=manifest.records,
+        wanted=recipe.size,
+        shortfall=max(0, recipe.size - manifest.records),
+        feedback_rows=manifest.feedback_rows,
+        references_used=manifest.references_used,
+        feedback_scope=manifest.feedback_scope,
+        seed=manifest.seed.name,
         **seed_context(manifest),
-        seed_split=recipe["seed_split"],
-        seed_rows=manifest["seed"]["rows"],
-        seed_kept=manifest["seed"]["kept"],
-        seed_dropped=", ".join(f"{n} {why.replace('_', '-')}" for why, n in manifest["seed"]["dropped"].items()),
-        teacher_model=recipe["teacher_model"],
-        temperature=recipe["temperature"],
-        top_p=recipe["top_p"],
-        max_tokens=recipe["max_tokens"],
-        random_seed=recipe["random_seed"],
-        prompt_set_version=manifest["prompt_set"]["version"],
-        prompt_set_hash=manifest["prompt_set"]["hash"],
-        library_versions=", ".join(f"{name} {v}" for name, v in manifest["library_versions"].items()),
-        record_schema=schema_rows(Record, RECORD_FEATURES),
+        seed_split=recipe.seed_split,
+        seed_rows=manifest.seed.rows,
+        seed_kept=manifest.seed.kept,
+        seed_dropped=", ".join(f"{n} {why.replace('_', '-')}" for why, n in manifest.seed.dropped.items()),
+        teacher_model=recipe.teacher_model,
+        temperature=recipe.temperature,
+        top_p=recipe.top_p,
+        max_tokens=recipe.max_tokens,
+        random_seed=recipe.random_seed,
+        prompt_set_version=manifest.prompt_set.version,
+        prompt_set_hash=manifest.prompt_set.hash,
+        library_versions=", ".join(f"{name} {v}" for name, v in manifest.library_versions.items()),
+        record_schema=schema_rows(Record, RECORD_FEATURES)
+        + (
+            [
+                {
+                    "name": JUDGE_COLUMN,
+                    "type": "struct (null when the judge's calls failed)",
+                    "description": "The judge's verdict on `response` against `improved_response`, fields below.",
+                }
+            ]
+            if manifest.judge
+            else []
+        ),
+        **selection_sections(manifest),
         feedback_schema=schema_rows(ReferenceFeedback, FEEDBACK_FEATURES),
         example=example_block(example),
         feedback_example=example_block(feedback_example),
         **training_sections(manifest, load_path, revision),
-        per_feature=stats["per_feature"],
-        lengths=[{"field": name, **values} for name, values in stats["lengths"].items()],
-        answers_used=totals["answers_used"],
-        prompt_tokens=totals["prompt_tokens"],
-        completion_tokens=totals["completion_tokens"],
+        per_feature=stats.per_feature,
+        lengths=[{"field": name, **values.model_dump(mode="json")} for name, values in stats.lengths.items()],
+        answers_used=totals.answers_used,
+        prompt_tokens=totals.prompt_tokens,
+        completion_tokens=totals.completion_tokens,
         cost=_cost(manifest),
-        cached_share=f"{manifest.get('cached_share', 0.0):.1%}",
-        batch_api=manifest.get("batch_api"),
+        cached_share=f"{manifest.cached_share:.1%}",
+        batch_api=manifest.batch_api,
         failures=failures,
         load_path=load_path,
         revision=revision,
         history=sorted([*(history or []), this_release], key=_version_order, reverse=True),
-        quality=manifest.get("quality"),
-        filters=manifest.get("filters"),
-        filters_on=_filters_on((manifest.get("filters") or {}).get("settings")),
+        quality=manifest.quality,
+        filters=manifest.filters,
+        filters_on=_filters_on(manifest.filters.settings if manifest.filters is not None else None),
     )
     return str(card)

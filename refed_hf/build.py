@@ -1,6 +1,7 @@
 """`python -m refed_hf.build`: build a REFED release (and, with --push, publish it).
 
-The flags mirror the recipe's fields; a flag given on the command line overrides the recipe file.
+The recipe flags are made from the recipe's fields (name, type, description, default: declared once,
+in `refed_hf/recipe.py`); a flag given on the command line overrides the recipe file.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from .errors import RefedError  # noqa: E402
-from .recipe import Recipe, load_recipe  # noqa: E402
+from .recipe import FIELDS, load_recipe  # noqa: E402
+from .recipe_fields import GROUPS, FieldSpec, shown  # noqa: E402
+
+if TYPE_CHECKING:
+    from .job import JobResult
+    from .release.manifest import Manifest
 
 
 def _test_size(text: str) -> int | float:
@@ -34,103 +41,62 @@ def _test_size(text: str) -> int | float:
             ) from None
 
 
+def _flag_type(spec: FieldSpec) -> Callable[[str], Any] | None:
+    """How a flag's text becomes a value; None leaves it a string for the recipe to check (a name,
+    or a number-or-word such as `--dedup-threshold 0.9|off`)."""
+    kinds = set(spec.value_types())
+    if kinds == {int, float}:
+        return _test_size
+    if kinds == {int}:
+        return int
+    if kinds == {float}:
+        return float
+    return None
+
+
+def _flag_help(spec: FieldSpec) -> str:
+    if spec.default is True:
+        return f"{spec.description}; on unless this flag is given"
+    defaults = []
+    if spec.default is None and spec.unset:
+        defaults.append(f"default: {spec.unset}")
+    elif spec.default is not None and spec.default is not False:
+        defaults.append(f"default {shown(spec.default)}")
+    if spec.has_offline_default:
+        defaults.append(f"{shown(spec.offline_default)} with --offline")
+    help_text = f"{spec.description} ({'; '.join(defaults)})" if defaults else spec.description
+    return help_text.replace("%", "%%")  # argparse formats help with %
+
+
+def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec, flag: str) -> None:
+    """A recipe field as a flag: unset (None) unless given, so the recipe file's value stands."""
+    if isinstance(spec.default, bool):
+        action = "store_false" if spec.default else "store_true"
+        group.add_argument(flag, dest=spec.name, action=action, default=None, help=_flag_help(spec))
+        return
+    options: dict[str, Any] = {"dest": spec.name, "help": _flag_help(spec)}
+    if isinstance(spec.default, list):
+        options["action"] = "append"  # a repeatable flag: each use adds one value
+    elif spec.choices is not None:
+        options["choices"] = list(spec.choices)
+    elif (kind := _flag_type(spec)) is not None:
+        options["type"] = kind
+    if spec.metavar is not None:
+        options["metavar"] = spec.metavar
+    group.add_argument(flag, **options)
+
+
 def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False) -> argparse.ArgumentParser:
-    defaults = Recipe()
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Build a REFED release: reference-level feedback → new instructions → responses → improvements.",
+        description="Build a REFED release: reference-level feedback → new instructions → responses → improvements. "
+        "Every recipe flag can also be given in the --recipe file, as its field name.",
     )
     p.add_argument(
         "--recipe",
         metavar="PATH_OR_HF_URI",
         help="TOML file with any recipe fields, or a published one: "
         "hf://datasets/ORG/NAME@vX.Y.Z/recipe.toml; flags override it",
-    )
-    p.add_argument("--seed", metavar="NAME_OR_PATH", help=f"Hub dataset or local path (default {defaults.seed})")
-    p.add_argument("--seed-split", help=f"split of the seed (default {defaults.seed_split})")
-    p.add_argument(
-        "--seed-revision",
-        metavar="REV",
-        help=f"branch, tag or commit of a Hub seed, resolved to a commit sha at start (default {defaults.seed_revision})",
-    )
-    p.add_argument("--seed-config", metavar="NAME", help="config of a Hub seed that has several")
-    p.add_argument(
-        "--instruction-column", metavar="NAME", help="seed column holding the instruction (with --response-column)"
-    )
-    p.add_argument("--response-column", metavar="NAME", help="seed column holding the response")
-    p.add_argument("--context-column", metavar="NAME", help="seed column joined to the instruction after a blank line")
-    p.add_argument(
-        "--max-reference-tokens",
-        type=int,
-        metavar="N",
-        help=f"drop longer references (characters / 4) before any call (default {defaults.max_reference_tokens})",
-    )
-    p.add_argument("--license", metavar="ID", help=f"Hub license id of the release (default {defaults.license})")
-    p.add_argument(
-        "--feedback-text",
-        choices=["include", "omit", "auto"],
-        help="republish the seed's texts in config feedback (default auto: not for a gated or private seed)",
-    )
-    p.add_argument("--teacher-model", help=f"teacher model or Azure deployment (default {defaults.teacher_model})")
-    p.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or OpenAI)")
-    p.add_argument("--azure", action="store_true", default=None, help="use Azure OpenAI (AZURE_OPENAI_* variables)")
-    p.add_argument("--size", type=int, metavar="N", help=f"records wanted (default {defaults.size})")
-    p.add_argument("--random-seed", type=int, help=f"seed of every sampling choice (default {defaults.random_seed})")
-    p.add_argument(
-        "--test-size",
-        type=_test_size,
-        metavar="X",
-        help="held-out split `test`, whole references: a fraction below 1 or a count of records (default 0: none)",
-    )
-    p.add_argument("--language", help=f"language code of the records, for the card (default {defaults.language})")
-    p.add_argument("--concurrency", type=int, help=f"teacher calls in flight at most (default {defaults.concurrency})")
-    p.add_argument("--max-rpm", type=int, help="teacher requests per minute at most (default: no limit)")
-    p.add_argument("--max-tpm", type=int, help="teacher tokens per minute at most (default: no limit)")
-    p.add_argument("--output", metavar="DIR", help=f"where releases are written (default {defaults.output})")
-    p.add_argument("--version", help=f"release version X.Y.Z (default {defaults.version})")
-    p.add_argument("--temperature", type=float, help=f"(default {defaults.temperature})")
-    p.add_argument("--top-p", type=float, help=f"(default {defaults.top_p})")
-    p.add_argument("--max-tokens", type=int, help=f"(default {defaults.max_tokens})")
-    p.add_argument(
-        "--no-structured-outputs",
-        dest="structured_outputs",
-        action="store_false",
-        default=None,
-        help="do not send response_format json_schema (for endpoints without structured outputs)",
-    )
-    p.add_argument(
-        "--max-reasks", type=int, help=f"re-asks when an answer does not validate (default {defaults.max_reasks})"
-    )
-    p.add_argument("--max-retries", type=int, help=f"retries of a failed call (default {defaults.max_retries})")
-    p.add_argument("--request-timeout", type=float, help=f"seconds per call (default {defaults.request_timeout})")
-    p.add_argument(
-        "--max-timeout-retries",
-        type=int,
-        help=f"retries of a timed-out call, each with twice the time (default {defaults.max_timeout_retries})",
-    )
-    p.add_argument(
-        "--batch",
-        action="store_true",
-        default=None,
-        help="send every teacher call through the Batch API (half price, answers within 24 h); a rerun re-attaches",
-    )
-    p.add_argument(
-        "--batch-poll-max",
-        type=float,
-        metavar="S",
-        help=f"longest wait between batch status checks, in seconds (default {defaults.batch_poll_max:g})",
-    )
-    p.add_argument(
-        "--batch-token-limit",
-        type=int,
-        metavar="N",
-        help="the provider's enqueued-token limit for the model: batches beyond it wait (default: none)",
-    )
-    p.add_argument(
-        "--max-budget",
-        type=float,
-        metavar="USD",
-        help="stop starting teacher calls once this run's estimated spend would pass USD",
     )
     if estimate_mode:
         p.add_argument(
@@ -151,129 +117,106 @@ def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False)
             help="build the first N references for real (default 3, cached), print the projected calls, "
             "tokens, cost and time of the whole --size, and exit",
         )
-    p.add_argument(
-        "--offline",
-        action="store_true",
-        default=None,
-        help="embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network",
+    groups = {name: p.add_argument_group(name, about) for name, about in GROUPS.items()}
+    for spec in FIELDS:
+        if (flag := spec.flag) is not None:
+            _add_recipe_flag(groups[spec.group], spec, flag)
+    groups["run"].add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    groups["publish"].add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
+    groups["publish"].add_argument(
+        "--dry-run", action="store_true", help="build and render, print what --push would commit and tag"
     )
-    p.add_argument("--teacher-gguf", metavar="PATH", help="embedded local teacher serving this GGUF chat model")
-    p.add_argument(
-        "--dedup-threshold",
-        metavar="J|off",
-        help=f"drop instructions this near (Jaccard of word 2-grams) to an earlier one; 1.0 = exact "
-        f"duplicates only, off = keep duplicates (default {defaults.dedup_threshold})",
-    )
-    p.add_argument(
-        "--no-seed-leakage-filter",
-        dest="seed_leakage_filter",
-        action="store_false",
-        default=None,
-        help="keep instructions that are near-duplicates of a seed instruction",
-    )
-    p.add_argument(
-        "--no-refusal-filter",
-        dest="refusal_filter",
-        action="store_false",
-        default=None,
-        help="keep responses that are refusals, apologies or empty",
-    )
-    p.add_argument(
-        "--no-length-filter",
-        dest="length_filter",
-        action="store_false",
-        default=None,
-        help="keep improved responses much shorter than the response they improve",
-    )
-    p.add_argument(
-        "--min-length-ratio",
-        type=float,
-        metavar="R",
-        help=f"length filter: improved response at least R x the response (default {defaults.min_length_ratio})",
-    )
-    p.add_argument(
-        "--feedback-scope",
-        choices=["used", "all"],
-        help="feedback for the references records are drawn from, or for every reference of the seed "
-        f"as the paper's collection step did (default {defaults.feedback_scope})",
-    )
-    p.add_argument("--push", action="store_true", help="publish the release to the Hub (tag vX.Y.Z)")
-    p.add_argument("--repo-id", metavar="ORG/NAME", help="Hub dataset repo to publish to (needed with --push)")
-    p.add_argument("--private", action="store_true", default=None, help="create the repo private")
-    p.add_argument("--dry-run", action="store_true", help="build and render, print what --push would commit and tag")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     return p
 
 
-_NOT_RECIPE = {"recipe", "quiet", "push", "dry_run", "estimate"}
-
-
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if v is not None and k not in _NOT_RECIPE}
+    """The recipe fields given as flags."""
+    return {spec.name: value for spec in FIELDS if (value := getattr(args, spec.name, None)) is not None}
 
 
-def _cost_line(m: dict[str, Any]) -> str:
-    if m["estimated_cost_usd"] is None:
+def _cost_line(m: Manifest) -> str:
+    if m.estimated_cost_usd is None or m.this_run_cost_usd is None:
         return (
-            f"unknown: no price for '{m['teacher']['model']}' in the price table "
+            f"unknown: no price for '{m.teacher.model}' in the price table "
             "(give [prices] prompt and completion in the recipe)"
         )
-    rates = "batch rates" if m["cost"]["priced_at"] == "batch" else "direct rates"
-    line = (
-        f"${m['this_run_cost_usd']:.4f} this run, ${m['estimated_cost_usd']:.4f} for the release (estimated, {rates})"
-    )
-    batch = m.get("batch_api")
-    if batch:
+    rates = "batch rates" if m.cost is not None and m.cost.priced_at == "batch" else "direct rates"
+    line = f"${m.this_run_cost_usd:.4f} this run, ${m.estimated_cost_usd:.4f} for the release (estimated, {rates})"
+    batch = m.batch_api
+    if batch is not None:
         line += (
-            f"; Batch API: {batch['waves']} waves, {batch['batches']} batches, {batch['lines']} lines, "
-            f"{batch['failed_lines']} failed"
+            f"; Batch API: {batch.waves} waves, {batch.batches} batches, {batch.lines} lines, "
+            f"{batch.failed_lines} failed"
         )
     return line
 
 
-def _summary(result: Any) -> str:
+def _selection_lines(m: Manifest) -> list[str]:
+    """The judge's figures and each subset's size, when the recipe asked for them."""
+    lines = []
+    judge = m.judge
+    if judge is not None:
+        rate = "n/a" if judge.win_rate is None else f"{judge.win_rate:.1%}"
+        lines.append(
+            f"judge:        win rate of the improved response {rate} ({judge.improved} of {judge.records}); "
+            f"{judge.tie} ties ({judge.disagreements} where the orders disagreed), {judge.original} original; "
+            f"{judge.records - judge.judged} without a verdict"
+        )
+    for subset in m.subsets or []:
+        short = (
+            f" of {subset.wanted} asked (only {subset.candidates} to choose from)"
+            if subset.rows < subset.wanted
+            else ""
+        )
+        lines.append(f"subset:       {subset.config}: {subset.rows} rows{short}")
+    return lines
+
+
+def _summary(result: JobResult) -> str:
     m = result.manifest
-    run = m["teacher"]["this_run"]
+    run = m.teacher.this_run
     failures = (
-        ", ".join(f"{stage}/{why}: {n}" for stage, c in m["stages"].items() for why, n in c["failed"].items()) or "none"
+        ", ".join(f"{stage}/{why}: {n}" for stage, c in m.stages.items() for why, n in c.failed.items()) or "none"
     )
-    lost = m["stages"]["feedback"]["in"] - m["stages"]["feedback"]["out"]
+    lost = m.stages["feedback"].items_in - m.stages["feedback"].items_out
     shortfall = (
-        f" ({m['shortfall']} short of {m['wanted']}: the seed ran out, every usable reference was used"
+        f" ({m.shortfall} short of {m.wanted}: the seed ran out, every usable reference was used"
         f"{f' and {lost} lost their feedback to failed calls' if lost else ''})"
-        if m["shortfall"]
+        if m.shortfall
         else ""
     )
-    timeouts = m.get("timeouts") or {}
+    timeouts = m.timeouts
     timeout_lines = (
         [
-            f"timeouts:     {timeouts['timeouts']} (each retried at most {timeouts['max_timeout_retries']} "
-            f"times with twice the time); p95 latency {timeouts['latency_p95_s']} s"
+            f"timeouts:     {timeouts.timeouts} (each retried at most {timeouts.max_timeout_retries} "
+            f"times with twice the time); p95 latency {timeouts.latency_p95_s} s"
         ]
-        if timeouts.get("timeouts")
+        if timeouts is not None and timeouts.timeouts
         else []
     )
-    timeout_lines += [f"warning:      {timeouts['advice']}"] if timeouts.get("advice") else []
+    timeout_lines += [f"warning:      {timeouts.advice}"] if timeouts is not None and timeouts.advice else []
+    filters = m.filters
     return "\n".join(
         [
-            f"records:      {m['records']}{shortfall}",
-            f"references:   {m['references_used']} used, {m['feedback_rows']} with feedback",
+            f"records:      {m.records}{shortfall}",
+            f"references:   {m.references_used} used, {m.feedback_rows} with feedback",
             f"failures:     {failures}",
             *(
                 [
-                    f"filtered:     {m['filters']['screened'] - m['filters']['kept']} of {m['filters']['screened']} dropped ("
-                    + ", ".join(f"{name} {n}" for name, n in m["filters"]["dropped"].items())
+                    f"filtered:     {filters.screened - filters.kept} of {filters.screened} dropped ("
+                    + ", ".join(f"{name} {n}" for name, n in filters.dropped.items())
                     + ")"
                 ]
-                if m.get("filters")
+                if filters is not None
                 else []
             ),
-            f"calls:        {run['answers']} answered ({run['requests']} requests, {run['rate_limited']} rate-limited), {run['cache_hits']} cache hits",
+            *_selection_lines(m),
+            f"calls:        {run.answers} answered ({run.requests} requests, {run.rate_limited} rate-limited), {run.cache_hits} cache hits",
             *timeout_lines,
-            f"tokens:       {run['prompt_tokens']} prompt ({run['cached_tokens']} cached) + {run['completion_tokens']} completion this run; "
-            f"cached share of the release's prompt tokens {m['cached_share']:.1%}",
+            f"tokens:       {run.prompt_tokens} prompt ({run.cached_tokens} cached) + {run.completion_tokens} completion this run; "
+            f"cached share of the release's prompt tokens {m.cached_share:.1%}",
             f"cost:         {_cost_line(m)}",
-            f"wall time:    {m['wall_time_s']:.1f} s",
+            f"wall time:    {m.wall_time_s:.1f} s",
             f"release:      {result.path}",
         ]
     )
@@ -318,7 +261,7 @@ def _main(args: argparse.Namespace) -> int:
         # A release already built from this recipe is published as it is: no key, no teacher call.
         result = (existing_release(recipe) if publishing else None) or run(recipe)
         print(_summary(result) if result.built else f"release:      {result.path} (already built)")
-        if result.built and result.manifest["records"] == 0:
+        if result.built and result.manifest.records == 0:
             print(
                 "error: no record was made: every item failed (see failures above); answers paid for are cached",
                 file=sys.stderr,

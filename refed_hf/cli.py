@@ -3,6 +3,7 @@
     refed-hf build --seed GAIR/lima --size 2000          # = python -m refed_hf.build ...
     refed-hf estimate --seed GAIR/lima --size 2000       # = python -m refed_hf.build --estimate ...
     refed-hf report ./refed-release/v1.0.0               # = python -m refed_hf.report ...
+    refed-hf review ./refed-release/v1.0.0               # = python -m refed_hf.review ...
 
 Each subcommand hands its arguments, untouched, to the module that owns them, so the flags of
 `refed-hf build` and `python -m refed_hf.build` (a contract) are the same by construction.
@@ -42,6 +43,12 @@ def _report(argv: list[str]) -> int:
     return main(argv, prog="refed-hf report")
 
 
+def _review(argv: list[str]) -> int:
+    from .review.command import main  # noqa: PLC0415
+
+    return main(argv, prog="refed-hf review")
+
+
 COMMANDS: dict[str, Command] = {
     "build": Command("build a release (and publish it with --push); the flags of python -m refed_hf.build", _build),
     "estimate": Command(
@@ -49,6 +56,7 @@ COMMANDS: dict[str, Command] = {
         _estimate,
     ),
     "report": Command("the quality report of a release, on disk or on the Hub", _report),
+    "review": Command("one self-contained HTML page to read a release's records, feedback and drops", _review),
 }
 
 

@@ -1,7 +1,8 @@
 """Room on the output disk: checked before the first paid call, and write failures named as such.
 
 The estimate is deliberately on the generous side. A teacher answer averages about a quarter of
-`max_tokens` (the limiter's own estimate), about `max_tokens` bytes at 4 characters a token. Per
+`max_tokens` (the limiter's own estimate, `COMPLETION_SHARE`), at `CHARS_PER_TOKEN` characters a
+token: about `max_tokens` bytes. Per
 record the build writes: 2.2 answers to the cache (a response and an improvement, plus a twentieth
 of a reference's 4 feedback and instruction calls), 4 more in the work folder (each record is held
 in a round file and in the records file) and at most 2 in the release's parquet (uncompressed bound).
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import DiskSpaceError, DiskWriteError
+from .teacher.estimates import CHARS_PER_TOKEN, COMPLETION_SHARE
 
 ANSWERS_WRITTEN_PER_RECORD = 2.2 + 4 + 2
 FIXED_BYTES = 256 * 1024
@@ -29,7 +31,8 @@ DISK_FIX = "free space on that disk (or pass another --output) and rerun the sam
 
 def estimated_bytes(records: int, max_tokens: int) -> int:
     """What a build of `records` records writes under OUTPUT, at most, roughly."""
-    return int(records * ANSWERS_WRITTEN_PER_RECORD * max_tokens) + FIXED_BYTES
+    answer_bytes = COMPLETION_SHARE * max_tokens * CHARS_PER_TOKEN
+    return int(records * ANSWERS_WRITTEN_PER_RECORD * answer_bytes) + FIXED_BYTES
 
 
 def _human(n: float) -> str:

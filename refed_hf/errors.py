@@ -28,6 +28,10 @@ class EndpointError(RefedError):
     """The teacher endpoint cannot be reached or does not answer as expected."""
 
 
+class ManifestError(RefedError):
+    """A manifest.json that cannot be read as a REFED manifest."""
+
+
 class PublishError(RefedError):
     """Publishing was refused or did not complete; the message says what state the repo is in."""
 
@@ -51,3 +55,7 @@ class DiskWriteError(RefedError):
     """The output disk refused a write (full, read-only, I/O error): the build stops before paying for more."""
 
     exit_code = 1
+
+
+class ReviewError(RefedError):
+    """The release to review, or where to write its page, is not usable."""

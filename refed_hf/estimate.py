@@ -18,19 +18,19 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from refed_hf.builder.judge import JUDGE, judge_pass
 from refed_hf.builder.pipeline import synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE, reference_order
 from refed_hf.builder.stages import FEEDBACK, INSTRUCTIONS, STAGES
 
 from . import prompts
 from .errors import RecipeError
-from .job import CACHE_FILE, _load_seed, _output_dir, filter_settings, make_teacher
+from .job import filter_settings, output_dir, recipe_seed
 from .recipe import Recipe
 from .teacher.accounting import Ledger
-from .teacher.cache import ResponseCache
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .teacher.prices import ModelPrices, Usage, prices_for
-from .teacher.transports import check_cost_options, use_transports
+from .teacher.prices import ModelPrices, Usage
+from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
 
 
 def _usd(value: float) -> str:
@@ -97,12 +97,13 @@ def project(
     concurrency: int,
     waves: int,
     prices: ModelPrices | None,
+    stages: tuple[str, ...] = STAGES,
 ) -> Projection:
     """Scale the sample's answers and tokens per stage to the whole build (see the module doc)."""
     used_references = math.ceil(size / RECORDS_PER_REFERENCE)
     calls: dict[str, int] = {}
     prompt = cached = completion = 0.0
-    for stage in STAGES:
+    for stage in stages:  # the judge, when asked for, is one more per-record stage
         counts = ledger.stage(stage)
         if stage == FEEDBACK:
             scale = seed_references / sample_references
@@ -155,22 +156,24 @@ def estimate(recipe: Recipe, references: int) -> str:
         )
     check_cost_options(recipe)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-    seed, _ = _load_seed(recipe)
-    output = _output_dir(recipe)
+    seed, _ = recipe_seed(recipe)
+    output = output_dir(recipe)
     preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
     order = reference_order(list(seed["reference_id"]), recipe.random_seed)
     picked = order[: min(references, len(order))]
     sample = seed.select(picked)
     sample_size = min(recipe.size, RECORDS_PER_REFERENCE * len(picked))
-    cache = ResponseCache(output / CACHE_FILE)
+    cache = open_cache(output)
     workdir = output / f".work-estimate-v{recipe.version}"
     try:
-        teacher = make_teacher(recipe, cache, factory)
-        transports = use_transports(recipe, teacher, cache, quiet=True)
+        built = make_teacher(recipe, cache, factory, quiet=True)
+        teacher = built.teacher
         started = time.monotonic()
         synthesis = synthesize(sample, teacher, sample_size, recipe.random_seed, workdir, filter_settings(recipe))
+        if recipe.judge:
+            judge_pass(synthesis.records, teacher.for_model(recipe.judge_model or recipe.teacher_model), workdir)
         seconds = time.monotonic() - started
-        transports.check_budget()
+        built.check_budget()
         records = len(synthesis.records)
     finally:
         cache.close()
@@ -189,7 +192,7 @@ def estimate(recipe: Recipe, references: int) -> str:
     covered = seed.select(order[:drawn])
     all_chars = sum(_feedback_chars(i, r) for i, r in zip(covered["instruction"], covered["response"]))
     sample_chars = sum(_feedback_chars(i, r) for i, r in zip(sample["instruction"], sample["response"]))
-    waves = transports.batch.stats.waves if transports.batch else len(STAGES)
+    waves = built.batch.stats.waves if built.batch else len(STAGES)
     projection = project(
         teacher.ledger,
         len(picked),
@@ -201,6 +204,7 @@ def estimate(recipe: Recipe, references: int) -> str:
         seconds,
         recipe.concurrency,
         max(waves, len(STAGES)),
-        prices_for(recipe.teacher_model, recipe.prices),
+        recipe_prices(recipe),
+        (*STAGES, JUDGE) if recipe.judge else STAGES,
     )
     return projection.report(recipe.teacher_model, recipe.concurrency)

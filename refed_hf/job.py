@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,10 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
+from refed_hf.builder.decontamination import Decontamination, decontamination
+from refed_hf.builder.drops import DropLog, dropped_file
 from refed_hf.builder.filters import FilterSettings
+from refed_hf.builder.judge import JUDGE, JudgeTally, judge_pass
 from refed_hf.builder.local_seed import read_local
 from refed_hf.builder.pipeline import Synthesis, synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE
@@ -25,34 +28,38 @@ from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
 from .lock import output_lock
 from .progress import ProgressLine
 from .published_recipe import RECIPE_FILE, recipe_toml
-from .recipe import Recipe
+from .recipe import Recipe, default_of
 from .release.examples import examples_of, examples_on_disk
-from .release.manifest import make_manifest
+from .release.manifest import (
+    Filters,
+    JudgeResults,
+    Manifest,
+    RefillPart,
+    Splits,
+    Statistics,
+    Timeouts,
+    make_manifest,
+    read,
+)
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
 from .release.report import add_to_release as add_quality_report
-from .release.splits import TRAIN, held_out_references, split_by_reference, split_summary
+from .release.splits import held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
+from .release.subsets import subset_configs
 from .release.training_configs import training_configs
 from .release.writer import data_file_patterns, release_dir, write_release
 from .settings import default_base_url
-from .teacher import ClientFactory, Sampling, Teacher
-from .teacher.accounting import Ledger
-from .teacher.cache import ResponseCache
+from .teacher import ClientFactory, Teacher
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .teacher.limiter import CallLimiter
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
-from .teacher.prices import prices_for
-from .teacher.timeouts import TimeoutPolicy
-from .teacher.transports import check_cost_options, use_transports
-
-CACHE_FILE = "cache.sqlite"
+from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
 
 
 @dataclass
 class JobResult:
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     built: bool = True  # False when an existing release was reused
 
 
@@ -62,17 +69,16 @@ def existing_release(recipe: Recipe) -> JobResult | None:
     manifest_file = path / "manifest.json"
     if not manifest_file.is_file():
         return None
-    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    built_with = manifest.get("recipe", {})
-    if any(built_with.get(name) != value for name, value in recipe.content_fields().items()):
+    manifest = read(manifest_file)
+    if not manifest.recipe.matches(recipe.content_fields()):
         return None
-    if manifest.get("seed", {}).get("kind") == "local":
+    if manifest.seed.kind == "local":
         # The recipe names a local seed by its file name only: its content decides whether it is the same.
         try:
             _, facts = read_local(recipe.seed, recipe.seed_split)
         except SeedError:
             return None
-        if facts.get("sha256") != manifest["seed"].get("sha256"):
+        if facts.get("sha256") != manifest.seed.sha256:
             return None
     return JobResult(path, manifest, built=False)
 
@@ -97,7 +103,7 @@ def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any =
     )
 
 
-def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
+def hub_card(release: Path, manifest: Manifest, repo_id: str, history: list[dict[str, Any]] | None = None) -> str:
     """The card of a built release as published to `repo_id`: load lines pinned to its tag."""
     example, feedback_example = examples_on_disk(release)
     return render_card(
@@ -105,18 +111,19 @@ def hub_card(release: Path, manifest: dict[str, Any], repo_id: str, history: lis
         example,
         _patterns(manifest),
         load_path=repo_id,
-        revision=tag_of(manifest["version"]),
+        revision=tag_of(manifest.version),
         history=history,
         feedback_example=feedback_example,
     )
 
 
-def _patterns(manifest: dict[str, Any]) -> dict[str, dict[str, str]]:
+def _patterns(manifest: Manifest) -> dict[str, dict[str, str]]:
     """The card's data files: every config has the splits the release was written with."""
-    return data_file_patterns(list(manifest["files"]["default"].get("splits", {TRAIN: None})))
+    return data_file_patterns(manifest.split_names(), [subset.config for subset in manifest.subsets or []])
 
 
-def _output_dir(recipe: Recipe) -> Path:
+def output_dir(recipe: Recipe) -> Path:
+    """The recipe's output directory, made if missing."""
     output = Path(recipe.output).expanduser()
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -127,26 +134,8 @@ def _output_dir(recipe: Recipe) -> Path:
     return output
 
 
-def make_teacher(recipe: Recipe, cache: ResponseCache, factory: ClientFactory, **options: Any) -> Teacher:
-    # With --batch the limiter paces nothing (the Batch API queues the calls); its width only sets how
-    # many references are in flight, and every reference should be, so that waves are large.
-    concurrency = 4096 if recipe.batch else recipe.concurrency
-    return Teacher(
-        factory,
-        model=recipe.teacher_model,
-        cache=cache,
-        limiter=CallLimiter(concurrency, recipe.max_rpm, recipe.max_tpm),
-        ledger=Ledger(),
-        sampling=Sampling(recipe.temperature, recipe.top_p, recipe.max_tokens, recipe.random_seed),
-        structured_outputs=recipe.structured_outputs,
-        max_reasks=recipe.max_reasks,
-        max_retries=recipe.max_retries,
-        timeouts=TimeoutPolicy(recipe.request_timeout, recipe.max_timeout_retries),
-        **options,
-    )
-
-
-def _load_seed(recipe: Recipe) -> tuple[datasets.Dataset, SeedReport]:
+def recipe_seed(recipe: Recipe) -> tuple[datasets.Dataset, SeedReport]:
+    """The recipe's seed, loaded and checked, with what was read and dropped."""
     return load_seed(
         recipe.seed,
         recipe.seed_split,
@@ -164,21 +153,50 @@ def run(recipe: Recipe) -> JobResult:
     if recipe.local:
         model = check_gguf(recipe.teacher_gguf) if recipe.teacher_gguf else bundled_model()
         check_runtime()
-        seed, seed_report = _load_seed(recipe)
-        output = _output_dir(recipe)
+        seed, seed_report = recipe_seed(recipe)
+        screens = recipe_decontamination(recipe)
+        output = output_dir(recipe)
         with output_lock(output):
             _prepare(recipe, output, seed)
             with local_teacher(LocalServer(model, recipe.local_context, recipe.local_parallel)) as base_url:
                 factory = client_factory(False, base_url, recipe.request_timeout, api_key="local")
                 preflight(factory, base_url)
-                return _build(recipe, factory, seed, seed_report, output, started, schema_transform=cap_schema)
+                return _build(recipe, factory, seed, seed_report, output, started, screens, schema_transform=cap_schema)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
-    seed, seed_report = _load_seed(recipe)
-    output = _output_dir(recipe)
+    seed, seed_report = recipe_seed(recipe)
+    screens = recipe_decontamination(recipe)
+    output = output_dir(recipe)
     with output_lock(output):
         _prepare(recipe, output, seed)
         preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
-        return _build(recipe, factory, seed, seed_report, output, started)
+        return _build(recipe, factory, seed, seed_report, output, started, screens)
+
+
+def recipe_decontamination(recipe: Recipe) -> Decontamination | None:
+    """The recipe's evaluation sets, read (and refused when unreadable) before any paid call."""
+    return decontamination(recipe.decontaminate, recipe.decontaminate_column, recipe.decontaminate_ngram)
+
+
+def judge_results(model: str, judged: datasets.Dataset, tally: JudgeTally) -> JudgeResults:
+    """The judge's part of the manifest, counted from the column it wrote."""
+    records = len(judged)
+    improved = tally.verdicts["improved"]
+
+    def share(n: int) -> float | None:
+        return round(n / records, 4) if records else None
+
+    return JudgeResults(
+        model=model,
+        records=records,
+        judged=tally.items_out,
+        improved=improved,
+        original=tally.verdicts["original"],
+        tie=tally.verdicts["tie"],
+        disagreements=tally.disagreements,
+        win_rate=share(improved),
+        tie_share=share(tally.verdicts["tie"]),
+        disagreement_share=share(tally.disagreements),
+    )
 
 
 def _prepare(recipe: Recipe, output: Path, seed: datasets.Dataset) -> None:
@@ -200,24 +218,28 @@ def clear_leftovers(output: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:
+def filter_counts(synthesis: Synthesis, teacher: Teacher, screens: Decontamination | None = None) -> dict[str, Any]:
     """Drops per filter and per stage, and the answers the API itself marked as refusals (those items
     failed before screening and were replaced like any failed item)."""
-    counts = synthesis.drops.counts()
+    counts = synthesis.counts.counts()
     counts["api_refusals"] = sum(
         teacher.ledger.stage(stage).failures.get("refusal", 0) for stage in ("responses", "improvements")
     )
+    if screens is not None:
+        counts["contamination"] = screens.report()
     return counts
 
 
 def filter_settings(recipe: Recipe) -> FilterSettings:
-    threshold = recipe.dedup_threshold
+    threshold = None if recipe.dedup_threshold == "off" else float(recipe.dedup_threshold)
     return FilterSettings(
-        None if threshold == "off" else float(threshold),
-        recipe.seed_leakage_filter,
-        recipe.refusal_filter,
-        recipe.length_filter,
-        recipe.min_length_ratio,
+        dedup_threshold=threshold,
+        seed_leakage=recipe.seed_leakage_filter,
+        refusal=recipe.refusal_filter,
+        length=recipe.length_filter,
+        min_length_ratio=recipe.min_length_ratio,
+        # With the near-duplicate filter off, seed leakage is still judged at the default threshold.
+        seed_leakage_threshold=threshold if threshold is not None else float(default_of("dedup_threshold")),
     )
 
 
@@ -228,37 +250,64 @@ def _build(
     seed_report: SeedReport,
     output: Path,
     started: float,
-    **teacher_options: Any,
+    screens: Decontamination | None = None,
+    schema_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> JobResult:
     # pyarrow's default pool (mimalloc) keeps the pages of the many small record batches written
     # during a build resident; the system allocator gives them back (measured: 462 -> 408 MiB peak
     # at 100k records, benchmarks/throughput.py --preset memory-100k).
     pa.set_memory_pool(pa.system_memory_pool())
-    cache = ResponseCache(output / CACHE_FILE)
+    cache = open_cache(output)
     workdir = output / f".work-v{recipe.version}"
+    drops = DropLog(dropped_file(output, recipe.version))
 
     def remove_workdir() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
+        drops.discard()  # a no-op once the list is finished
 
     with signals.cleanup_on_abort(remove_workdir):
         try:
             with disk_errors(output):
-                teacher = make_teacher(recipe, cache, factory, **teacher_options)
-                transports = use_transports(recipe, teacher, cache, quiet=not datasets.is_progress_bar_enabled())
-                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir)
-                transports.check_budget()
-                statistics = record_statistics(synthesis.records)
+                built = make_teacher(
+                    recipe,
+                    cache,
+                    factory,
+                    quiet=not datasets.is_progress_bar_enabled(),
+                    schema_transform=schema_transform,
+                )
+                teacher = built.teacher
+                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops, screens)
+                records, judged = synthesis.records, None
+                stage_items = synthesis.stage_items()
+                if recipe.judge:
+                    judge_model = recipe.judge_model or recipe.teacher_model
+                    records, tally = judge_pass(records, teacher.for_model(judge_model), workdir)
+                    judged = judge_results(judge_model, records, tally)
+                    stage_items[JUDGE] = (tally.items_in, tally.items_out)
+                built.check_budget()
+                statistics = record_statistics(records)
                 seed_facts = seed_report.as_dict()
                 seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
                 feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
                 # The training configs are the same records in TRL's shapes; then every config is split alike.
                 tables = {
-                    "default": synthesis.records,
+                    "default": records,
                     "feedback": feedback,
-                    **training_configs(synthesis.records, feedback, workdir),
+                    **training_configs(records, feedback, workdir),
                 }
-                held_out = held_out_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
+                held_out = held_out_references(records["reference_id"], recipe.test_size, recipe.random_seed)
                 splits = split_by_reference(tables, held_out, workdir)
+                summary = split_summary(splits, held_out, recipe.test_size)
+                subset_tables, subsets = subset_configs(
+                    recipe.subset_specs(),
+                    splits["default"]["train"],
+                    splits["sft"]["train"],
+                    recipe.random_seed,
+                    recipe.rouge_l_threshold,
+                    recipe.language,
+                    workdir,
+                )
+                splits.update({config: {"train": table} for config, table in subset_tables.items()})
                 endpoint = endpoint_description(
                     recipe.azure,
                     None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
@@ -269,18 +318,30 @@ def _build(
                     recipe,
                     seed_facts,
                     synthesis.outcome(),
-                    synthesis.stage_items(),
+                    stage_items,
                     teacher.ledger,
                     statistics,
                     started,
                     offline_demo=recipe.offline and not recipe.teacher_gguf,
                     endpoint=endpoint,
-                    batch=transports.batch_stats(),
+                    batch=built.batch_stats(),
                 )
-                manifest.update(shortfall_reason=synthesis.shortfall_reason, timeouts=teacher.timeouts.report())
-                manifest.update(split_summary(splits, held_out, recipe.test_size))
-                manifest["filters"] = filter_counts(synthesis, teacher)
-                manifest["refill"] = synthesis.refill_part()
+                later = {
+                    "shortfall_reason": synthesis.shortfall_reason,
+                    "timeouts": Timeouts.model_validate(built.timeouts.report()),
+                    "splits": Splits.model_validate(summary["splits"]),
+                    "filters": Filters.model_validate(filter_counts(synthesis, teacher, screens)),
+                    "refill": RefillPart.model_validate(synthesis.refill_part()),
+                }
+                if judged is not None:
+                    later["judge"] = judged
+                if subsets:
+                    later["subsets"] = subsets
+                if "split_statistics" in summary:
+                    later["split_statistics"] = {
+                        split: Statistics.model_validate(stats) for split, stats in summary["split_statistics"].items()
+                    }
+                manifest = manifest.model_copy(update=later)
                 example, feedback_example = examples_of(splits)
                 path = write_release(
                     output,
@@ -297,21 +358,25 @@ def _build(
                     extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
                     add_assets=add_quality_report,
                 )
+                drops.finish()
         finally:
             cache.close()
             remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
     # The manifest as written, with the files it describes.
-    return JobResult(path, json.loads((path / "manifest.json").read_text(encoding="utf-8")))
+    return JobResult(path, read(path))
 
 
-def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path) -> Any:
+def _synthesize_or_stop(
+    seed: datasets.Dataset,
+    teacher: Teacher,
+    recipe: Recipe,
+    workdir: Path,
+    drops: DropLog,
+    screens: Decontamination | None = None,
+) -> Any:
     # --quiet turns datasets' bars off before the build starts; ours follows that choice, and theirs
     # are silenced during the build either way (they show the library's internals, not the build).
-    progress = (
-        ProgressLine(teacher, prices_for(recipe.teacher_model, recipe.prices), recipe.size)
-        if datasets.is_progress_bar_enabled()
-        else None
-    )
+    progress = ProgressLine(teacher, recipe_prices(recipe), recipe.size) if datasets.is_progress_bar_enabled() else None
     datasets.disable_progress_bars()
     try:
         return synthesize(
@@ -321,7 +386,9 @@ def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe
             recipe.random_seed,
             workdir,
             filter_settings(recipe),
-            recipe.feedback_scope,
+            drops,
+            instruction_filters=[screens] if screens is not None else [],
+            feedback_scope=recipe.feedback_scope,
             on_progress=progress,
         )
     except (TeacherFatalError, DiskWriteError) as exc:

@@ -14,6 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import RecipeError
+from .recipe_fetch import fetch_recipe, is_hub_reference
+from .recipe_fields import field_specs, option
+from .subset_spec import SubsetSpec, parse_subsets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -21,35 +24,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-CONTENT_FIELDS = (
-    "seed",
-    "seed_split",
-    "teacher_model",
-    "size",
-    "random_seed",
-    "version",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "structured_outputs",
-    "max_reasks",
-    "seed_revision",
-    "seed_config",
-    "instruction_column",
-    "response_column",
-    "context_column",
-    "max_reference_tokens",
-    "license",
-    "feedback_text",
-    "test_size",
-    "language",
-    "dedup_threshold",
-    "seed_leakage_filter",
-    "refusal_filter",
-    "length_filter",
-    "min_length_ratio",
-    "feedback_scope",
-)
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -61,70 +35,276 @@ class Prices(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: float | None = Field(None, ge=0)
-    cached_prompt: float | None = Field(None, ge=0)
-    completion: float | None = Field(None, ge=0)
-    batch_prompt: float | None = Field(None, ge=0)
-    batch_cached_prompt: float | None = Field(None, ge=0)
-    batch_completion: float | None = Field(None, ge=0)
+    prompt: float | None = Field(None, ge=0, description="prompt tokens, direct calls")
+    cached_prompt: float | None = Field(None, ge=0, description="cached prompt tokens, direct calls")
+    completion: float | None = Field(None, ge=0, description="completion tokens, direct calls")
+    batch_prompt: float | None = Field(None, ge=0, description="prompt tokens through the Batch API")
+    batch_cached_prompt: float | None = Field(None, ge=0, description="cached prompt tokens through the Batch API")
+    batch_completion: float | None = Field(None, ge=0, description="completion tokens through the Batch API")
 
 
 class Recipe(BaseModel):
-    """What to build; each field is also a flag of `python -m refed_hf.build` (underscores become dashes)."""
+    """What to build. Each field declares its concern, whether it shapes the data, its description and
+    default (`option`, refed_hf/recipe_fields.py); the flags, `recipe.toml` and the docs follow from them.
+
+    Fields stay in this order, not grouped by concern: it is the order of the manifest's recipe and of
+    `recipe.toml`, so a rebuild writes the same bytes (and `test_size` is checked against `size`).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    seed: str = "GAIR/lima"
-    seed_split: str = "train"
-    teacher_model: str = "gpt-4o-mini"
-    base_url: str | None = None
-    azure: bool = False
-    size: int = Field(10000, ge=1)
-    random_seed: int = 0
-    test_size: int | float = Field(0, ge=0)
-    language: str = "en"
-    concurrency: int = Field(64, ge=1, le=4096)
-    max_rpm: int | None = Field(None, ge=1)
-    max_tpm: int | None = Field(None, ge=1)
-    output: str = "./refed-release"
-    version: str = "0.1.0"
-    temperature: float = Field(1.0, ge=0, le=2)
-    top_p: float = Field(1.0, gt=0, le=1)
-    max_tokens: int = Field(4096, ge=16)
-    structured_outputs: bool = True
-    max_reasks: int = Field(2, ge=0, le=10)
-    max_retries: int = Field(8, ge=0, le=50)
-    request_timeout: float = Field(120.0, gt=0)
-    max_timeout_retries: int = Field(2, ge=0, le=10)
-    prices: Prices = Prices()
-    batch: bool = False
-    batch_poll_max: float = Field(60.0, gt=0)
-    batch_token_limit: int | None = Field(None, ge=1)
-    max_budget: float | None = Field(None, gt=0)
-    repo_id: str | None = None
-    private: bool = False
-    offline: bool = False
-    teacher_gguf: str | None = None
-    local_context: int = Field(16384, ge=1024)
-    local_parallel: int = Field(4, ge=1, le=64)
-    # The seed (issue 8): where exactly it comes from, how its columns map, what is published of it.
-    seed_revision: str = "main"
-    seed_config: str | None = None
-    instruction_column: str | None = None
-    response_column: str | None = None
-    context_column: str | None = None
-    max_reference_tokens: int = Field(8000, ge=1)
-    license: str = "cc-by-nc-4.0"
-    feedback_text: Literal["include", "omit", "auto"] = "auto"
-    dedup_threshold: float | Literal["off"] = 0.8  # Jaccard of word 2-grams; 1.0 = exact duplicates only
-    seed_leakage_filter: bool = True
-    refusal_filter: bool = True
-    length_filter: bool = True
-    min_length_ratio: float = Field(0.5, gt=0, le=1)
-    feedback_scope: Literal["used", "all"] = Field(
+    seed: str = option(
+        "GAIR/lima", "Hub dataset or local path", group="seed", shapes_data=True, metavar="NAME_OR_PATH", offline="demo"
+    )
+    seed_split: str = option("train", "split of the seed", group="seed", shapes_data=True)
+    teacher_model: str = option(
+        "gpt-4o-mini",
+        "teacher model or Azure deployment; with --teacher-gguf, the file's name",
+        group="teacher",
+        shapes_data=True,
+        offline="SmolLM2-135M-Instruct",
+    )
+    base_url: str | None = option(
+        None, "OpenAI-compatible endpoint", group="teacher", unset="$OPENAI_BASE_URL or OpenAI"
+    )
+    azure: bool = option(False, "use Azure OpenAI (AZURE_OPENAI_* variables)", group="teacher")
+    size: int = option(10000, "records wanted", group="sampling", shapes_data=True, metavar="N", offline=8, ge=1)
+    random_seed: int = option(0, "seed of every sampling choice", group="sampling", shapes_data=True)
+    test_size: int | float = option(
+        0,
+        "held-out split `test`, whole references: a fraction below 1 or a count of records; 0 = none",
+        group="split",
+        shapes_data=True,
+        metavar="X",
+        ge=0,
+    )
+    language: str = option("en", "language code of the records, for the card", group="card", shapes_data=True)
+    concurrency: int = option(
+        64,
+        "teacher calls in flight at most; with a local teacher, local_parallel",
+        group="run",
+        ge=1,
+        le=4096,
+    )
+    max_rpm: int | None = option(None, "teacher requests per minute at most", group="run", unset="no limit", ge=1)
+    max_tpm: int | None = option(None, "teacher tokens per minute at most", group="run", unset="no limit", ge=1)
+    output: str = option("./refed-release", "where releases are written", group="run", metavar="DIR")
+    version: str = option("0.1.0", "release version X.Y.Z", group="card", shapes_data=True)
+    temperature: float = option(
+        1.0, "sampling temperature of every teacher call", group="sampling", shapes_data=True, ge=0, le=2
+    )
+    top_p: float = option(
+        1.0, "nucleus sampling mass of every teacher call", group="sampling", shapes_data=True, gt=0, le=1
+    )
+    max_tokens: int = option(
+        4096, "completion tokens at most per teacher call", group="sampling", shapes_data=True, offline=1536, ge=16
+    )
+    structured_outputs: bool = option(
+        True,
+        "send response_format json_schema; turn it off for endpoints without structured outputs",
+        group="teacher",
+        shapes_data=True,
+    )
+    max_reasks: int = option(
+        2, "re-asks when an answer does not validate", group="teacher", shapes_data=True, ge=0, le=10
+    )
+    max_retries: int = option(8, "retries of a failed call", group="run", ge=0, le=50)
+    request_timeout: float = option(120.0, "seconds per call", group="run", gt=0)
+    max_timeout_retries: int = option(
+        2, "retries of a timed-out call, each with twice the time", group="run", ge=0, le=10
+    )
+    prices: Prices = option(
+        Prices(),
+        "a TOML table of US dollars per million tokens, overriding the price table field by field "
+        "(with a local teacher: 0); a model the table lacks needs at least prompt and completion",
+        group="run",
+        unset="the price table",
+        flag=False,
+    )
+    batch: bool = option(
+        False,
+        "send every teacher call through the Batch API (half price, answers within 24 h); a rerun re-attaches",
+        group="run",
+    )
+    batch_poll_max: float = option(
+        60.0, "longest wait between batch status checks, in seconds", group="run", metavar="S", gt=0
+    )
+    batch_token_limit: int | None = option(
+        None,
+        "the provider's enqueued-token limit for the model: batches beyond it wait",
+        group="run",
+        metavar="N",
+        unset="none",
+        ge=1,
+    )
+    max_budget: float | None = option(
+        None,
+        "stop starting teacher calls once this run's estimated spend would pass this many US dollars",
+        group="run",
+        metavar="USD",
+        unset="no limit",
+        gt=0,
+    )
+    repo_id: str | None = option(
+        None, "Hub dataset repo to publish to (needed with --push)", group="publish", metavar="ORG/NAME"
+    )
+    private: bool = option(False, "create the repo private", group="publish")
+    offline: bool = option(
+        False,
+        "embedded local teacher (SmolLM2-135M via llama.cpp), bundled seed, no network",
+        group="teacher",
+        shapes_data="local",
+    )
+    teacher_gguf: str | None = option(
+        None, "embedded local teacher serving this GGUF chat model", group="teacher", metavar="PATH"
+    )
+    local_context: int = option(
+        16384,
+        "context window of the embedded local teacher, in tokens",
+        group="teacher",
+        shapes_data="local",
+        flag=False,
+        ge=1024,
+    )
+    local_parallel: int = option(
+        4, "parallel slots of the embedded local teacher", group="teacher", flag=False, ge=1, le=64
+    )
+    seed_revision: str = option(
+        "main",
+        "branch, tag or commit of a Hub seed, resolved to a commit sha at start",
+        group="seed",
+        shapes_data=True,
+        metavar="REV",
+    )
+    seed_config: str | None = option(
+        None, "config of a Hub seed that has several", group="seed", shapes_data=True, metavar="NAME"
+    )
+    instruction_column: str | None = option(
+        None,
+        "seed column holding the instruction (with --response-column)",
+        group="seed",
+        shapes_data=True,
+        metavar="NAME",
+    )
+    response_column: str | None = option(
+        None, "seed column holding the response", group="seed", shapes_data=True, metavar="NAME"
+    )
+    context_column: str | None = option(
+        None,
+        "seed column joined to the instruction after a blank line",
+        group="seed",
+        shapes_data=True,
+        metavar="NAME",
+    )
+    max_reference_tokens: int = option(
+        8000,
+        "drop longer references (characters / 4) before any call",
+        group="seed",
+        shapes_data=True,
+        metavar="N",
+        ge=1,
+    )
+    license: str = option("cc-by-nc-4.0", "Hub license id of the release", group="card", shapes_data=True, metavar="ID")
+    feedback_text: Literal["include", "omit", "auto"] = option(
+        "auto",
+        "republish the seed's texts in config feedback; auto = not for a gated or private seed",
+        group="card",
+        shapes_data=True,
+    )
+    dedup_threshold: float | Literal["off"] = option(
+        0.8,
+        "drop instructions this near (Jaccard of word 2-grams) to an earlier one; 1.0 = exact "
+        "duplicates only, off = keep duplicates",
+        group="filters",
+        shapes_data=True,
+        metavar="J|off",
+    )
+    seed_leakage_filter: bool = option(
+        True, "drop instructions that are near-duplicates of a seed instruction", group="filters", shapes_data=True
+    )
+    refusal_filter: bool = option(
+        True, "drop responses that are refusals, apologies or empty", group="filters", shapes_data=True
+    )
+    length_filter: bool = option(
+        True,
+        "drop improved responses much shorter than the response they improve",
+        group="filters",
+        shapes_data=True,
+    )
+    min_length_ratio: float = option(
+        0.5,
+        "length filter: the improved response is at least this fraction of the response's length",
+        group="filters",
+        shapes_data=True,
+        metavar="R",
+        gt=0,
+        le=1,
+    )
+    feedback_scope: Literal["used", "all"] = option(
         "used",
-        description="write reference-level feedback for the references records are drawn from (used), "
-        "or for every reference of the seed as the paper's collection step did (all)",
+        "write reference-level feedback for the references records are drawn from (used), or for every "
+        "reference of the seed as the paper's collection step did (all)",
+        group="seed",
+        shapes_data=True,
+    )
+
+    judge: bool = option(
+        False,
+        "an LLM judge compares each kept record's response with its improved response, in both orders; "
+        "config preference then keeps only the pairs it confirms",
+        group="selection",
+        shapes_data=True,
+    )
+    judge_model: str | None = option(
+        None,
+        "the judge's model, on the teacher's endpoint",
+        group="selection",
+        shapes_data=True,
+        metavar="NAME",
+        unset="the teacher model",
+    )
+    subsets: str | None = option(
+        None,
+        "subset configs sft-METHOD-N from split train: comma-separated METHOD:N, METHOD one of judge "
+        "(needs --judge), rouge-l, random; e.g. judge:1000,rouge-l:2000,random:2000",
+        group="selection",
+        shapes_data=True,
+        metavar="SPEC",
+        unset="none",
+    )
+    rouge_l_threshold: float = option(
+        0.7,
+        "rouge-l subsets: a record is added while its highest ROUGE-L F-measure against those chosen is below this",
+        group="selection",
+        shapes_data=True,
+        metavar="R",
+        gt=0,
+        le=1,
+    )
+    decontaminate: list[str] = option(
+        [],
+        "drop instructions sharing a long word n-gram with a prompt of this evaluation set (Hub dataset id or "
+        "local file or directory), before their responses are bought; repeatable",
+        group="filters",
+        shapes_data=True,
+        metavar="SOURCE",
+        unset="none",
+    )
+    decontaminate_column: str | None = option(
+        None,
+        "column of the evaluation sets holding the prompts, when their shape is not one the seed reader knows",
+        group="filters",
+        shapes_data=True,
+        metavar="NAME",
+    )
+    decontaminate_ngram: int = option(
+        13,
+        "words in the n-gram an instruction may not share with an evaluation prompt (a shorter prompt counts "
+        "when the instruction contains it whole)",
+        group="filters",
+        shapes_data=True,
+        metavar="N",
+        ge=1,
     )
 
     @property
@@ -178,12 +358,25 @@ class Recipe(BaseModel):
             raise ValueError("must be a Jaccard similarity in (0, 1] (1.0 = exact duplicates only) or off")
         return threshold
 
+    @field_validator("subsets")
+    @classmethod
+    def _subsets(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        specs = parse_subsets(value)
+        if any(spec.method == "judge" for spec in specs) and not info.data.get("judge"):
+            raise ValueError("judge:N subsets are chosen by the judge: add --judge, or use rouge-l:N or random:N")
+        return ",".join(f"{spec.method}:{spec.written}" for spec in specs) or None
+
     @field_validator("repo_id")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
         if value is not None and not REPO_ID.match(value):
             raise ValueError("must be ORG/NAME, e.g. my-org/refed")
         return value
+
+    def subset_specs(self) -> list[SubsetSpec]:
+        return parse_subsets(self.subsets) if self.subsets else []
 
     def content_fields(self) -> dict[str, Any]:
         """The fields that decide what a release holds (not where it goes or how fast it is built),
@@ -199,7 +392,27 @@ class Recipe(BaseModel):
             public["seed"] = Path(self.seed).name
         if self.teacher_gguf:
             public["teacher_gguf"] = Path(self.teacher_gguf).name
+        public["decontaminate"] = [
+            Path(source).name if is_local_seed(source) else source for source in self.decontaminate
+        ]
         return public
+
+
+FIELDS = field_specs(Recipe)
+# What decides a release's content (the same-release check) and what `recipe.toml` publishes: the
+# fields that shape the data, plus, when the teacher is the embedded local server, those that shape
+# its answers.
+CONTENT_FIELDS = tuple(spec.name for spec in FIELDS if spec.shapes_data is True)
+LOCAL_TEACHER_FIELDS = tuple(spec.name for spec in FIELDS if spec.shapes_data == "local")
+
+# What --offline changes unless the recipe or a flag says otherwise: the bundled seed, a size that
+# builds in minutes on two CPU cores, and a short answer budget for a small model.
+OFFLINE_DEFAULTS: dict[str, Any] = {spec.name: spec.offline_default for spec in FIELDS if spec.has_offline_default}
+
+
+def default_of(name: str) -> Any:
+    """A field's default, as declared on the field."""
+    return Recipe.model_fields[name].default
 
 
 def is_local_seed(seed: str) -> bool:
@@ -219,24 +432,11 @@ def _describe(error: ValidationError, origin: str) -> str:
     return f"bad recipe field '{field}' in {origin}: {first['msg']} (fix it there or pass {flag})"
 
 
-# What --offline changes unless the recipe or a flag says otherwise: the bundled seed, a size that
-# builds in minutes on two CPU cores, and a short answer budget for a small model.
-OFFLINE_DEFAULTS: dict[str, Any] = {
-    "seed": "demo",
-    "size": 8,
-    "max_tokens": 1536,
-    "max_reasks": 2,
-    "teacher_model": "SmolLM2-135M-Instruct",
-}
-
-
 def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:
     """The recipe from a TOML file (if any) with `overrides` (the flags that were given) on top."""
     data: dict[str, Any] = {}
     origin = "the command line"
     if path is not None:
-        from .published_recipe import fetch_recipe, is_hub_reference  # noqa: PLC0415 - it imports this module
-
         file = fetch_recipe(str(path)) if is_hub_reference(path) else Path(path)
         if not file.is_file():
             raise RecipeError(f"recipe file not found: {file} (check --recipe)")
@@ -254,7 +454,10 @@ def load_recipe(path: str | Path | None, overrides: dict[str, Any]) -> Recipe:
     defaults: dict[str, Any] = dict(OFFLINE_DEFAULTS) if merged.get("offline") else {}
     if merged.get("offline") or merged.get("teacher_gguf"):
         # A local teacher: as many calls as the server has slots, at no cost per token.
-        defaults.update(concurrency=merged.get("local_parallel", 4), prices={"prompt": 0.0, "completion": 0.0})
+        defaults.update(
+            concurrency=merged.get("local_parallel", default_of("local_parallel")),
+            prices={"prompt": 0.0, "completion": 0.0},
+        )
         if merged.get("teacher_gguf"):
             defaults["teacher_model"] = Path(str(merged["teacher_gguf"])).stem
     merged = {**defaults, **merged}

@@ -10,14 +10,14 @@ Prints the numbers and writes the figures (PNG) to a folder, so two releases can
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import RefedError
+from .errors import ManifestError, RefedError
+from .release.manifest import Manifest, read
 
 HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+?)(?:@(?P<revision>[^@\s]+))?/?$")
 SHEET = "report.png"
@@ -53,14 +53,17 @@ def _download(url: str, into: Path) -> Path:
         ) from None
 
 
-def _manifest(release: Path, shown: str) -> dict[str, Any]:
+def _manifest(release: Path, shown: str) -> Manifest:
     file = release / "manifest.json"
     if not file.is_file() or not any((release / "data" / "default").glob("*.parquet")):
         raise ReportError(
             f"{shown} is not a REFED release (no manifest.json or data/default/*.parquet): "
             "pass a release directory such as ./refed-release/v1.0.0"
         )
-    return json.loads(file.read_text(encoding="utf-8"))
+    try:
+        return read(file)
+    except ManifestError as exc:
+        raise ReportError(f"{shown}: {exc}") from None
 
 
 def report(release: str, out: str | None, changed_over: float) -> tuple[dict[str, Any], Path]:
@@ -70,8 +73,8 @@ def report(release: str, out: str | None, changed_over: float) -> tuple[dict[str
     with tempfile.TemporaryDirectory(prefix="refed-report-") as tmp:
         path = _download(release, Path(tmp)) if release.startswith("hf://") else Path(release).expanduser()
         manifest = _manifest(path, release)
-        folder = Path(out or f"refed-report-v{manifest.get('version', 'unknown')}")
-        numbers = quality_report(path, manifest, folder, changed_over)
+        folder = Path(out or f"refed-report-v{manifest.version}")
+        numbers = quality_report(path, manifest.filters, folder, changed_over)
     sheet([folder / figure["file"] for figure in numbers["figures"]], folder / SHEET)
     return numbers, folder
 

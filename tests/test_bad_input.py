@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher
-from tests.helpers import build
+from tests.helpers import build, set_env
 
 
 def _closed_port() -> int:
@@ -48,11 +48,7 @@ def test_bad_input_exits_2_before_any_paid_call(
     case: str, teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
 ) -> None:
     env, extra, message = CASES[case]
-    for name, value in env.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
+    set_env(monkeypatch, env)
     write_lima_seed(workdir / "seed.jsonl", single=3)
     write_lima_seed(workdir / "multi.jsonl", single=0, multi=3)
     (workdir / "textonly.jsonl").write_text(json.dumps({"text": "hello"}) + "\n")

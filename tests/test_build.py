@@ -13,7 +13,7 @@ from refed_hf.teacher.prices import Usage, prices_for
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows, write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import build, manifest
+from tests.helpers import build, manifest, running_teacher, set_env, user_env
 
 
 def _records(release: Path) -> list[dict]:
@@ -94,21 +94,17 @@ def test_larger_size_reuses_every_answer(teacher_env: FakeTeacher, workdir: Path
     assert _records(workdir / "out" / "v0.2.0")[:20] == first_records
 
 
-def test_faults_do_not_change_the_records(workdir: Path, capsys, monkeypatch) -> None:
+def test_faults_do_not_change_the_records(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=8)
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     results = {}
     for name, faults in {
         "clean": TeacherFaults(),
         "faulty": TeacherFaults(rate_429=0.2, rate_500=0.2, rate_malformed=0.25, rate_fenced=0.3, retry_after=0.01),
     }.items():
-        fake = FakeTeacher(faults).start()
-        try:
+        with running_teacher(faults) as fake:
             code, _, err = build(
                 capsys, "--seed", "seed.jsonl", "--size", "50", "--output", name, "--base-url", fake.url
             )
-        finally:
-            fake.stop()
         assert code == 0, err
         results[name] = (_records(workdir / name / "v0.1.0"), manifest(workdir / name / "v0.1.0"), fake.log)
     clean, faulty = results["clean"], results["faulty"]
@@ -121,16 +117,12 @@ def test_faults_do_not_change_the_records(workdir: Path, capsys, monkeypatch) ->
     assert run["valid_first_try"] == run["answers"] - 2 * run["reasks"]
 
 
-def test_content_filter_costs_only_its_item(workdir: Path, capsys, monkeypatch) -> None:
+def test_content_filter_costs_only_its_item(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=10, content_filtered=1)
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    fake = FakeTeacher(TeacherFaults(rate_content_filter=0.08)).start()
-    try:
+    with running_teacher(TeacherFaults(rate_content_filter=0.08)) as fake:
         code, out, err = build(
             capsys, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--base-url", fake.url
         )
-    finally:
-        fake.stop()
     assert code == 0, err
     release = workdir / "out" / "v0.1.0"
     m = manifest(release)
@@ -150,9 +142,7 @@ def test_content_filter_costs_only_its_item(workdir: Path, capsys, monkeypatch) 
 
 def test_azure_endpoint(fake_teacher: FakeTeacher, workdir: Path, capsys, monkeypatch) -> None:
     fake_teacher.faults.api_key = None  # Azure sends `api-key`, not a bearer token
-    monkeypatch.setenv("AZURE_ENDPOINT", fake_teacher.url.removesuffix("/v1"))
-    monkeypatch.setenv("AZURE_OPENAI_KEY", "azure-secret-key")
-    monkeypatch.setenv("AZURE_VERSION", "2024-10-21")
+    set_env(monkeypatch, user_env(fake_teacher, azure=True))
     write_lima_seed(workdir / "seed.jsonl", single=2)
     code, _, err = build(
         capsys, "--azure", "--teacher-model", "my-deployment", "--seed", "seed.jsonl", "--size", "4", "--output", "out"

@@ -4,6 +4,7 @@ improvements; the release keeps exactly --size records, none of the planted ones
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
@@ -14,7 +15,7 @@ from refed_hf.builder.filters import FILTERS, is_empty, is_refusal
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows, write_lima_seed
 from tests.fakes.teacher import STOCK_INSTRUCTIONS, FakeTeacher, TeacherFaults
-from tests.helpers import build, manifest
+from tests.helpers import build, manifest, running_teacher, set_env, user_env
 
 BAD = TeacherFaults(
     api_key=TEST_KEY,
@@ -30,12 +31,10 @@ SIZE = 70
 
 
 @pytest.fixture
-def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> FakeTeacher:
-    teacher = FakeTeacher(BAD).start()
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", teacher.url)
-    yield teacher
-    teacher.stop()
+def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTeacher]:
+    with running_teacher(BAD) as teacher:
+        set_env(monkeypatch, user_env(teacher))
+        yield teacher
 
 
 def _normal(text: str) -> str:

@@ -4,10 +4,10 @@ from `python -m refed_hf.report` for a release on disk or on the Hub."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,7 @@ from tests.conftest import HUB_TOKEN, TEST_KEY
 from tests.fakes.hub import FakeHub
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import REPO as SOURCE
-from tests.helpers import build, manifest
+from tests.helpers import build, child_env, manifest, running_teacher, set_env, user_env
 
 REPO = "refed-org/refed-quality"
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
@@ -27,14 +26,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> FakeTeacher:
-    teacher = FakeTeacher(
-        TeacherFaults(api_key=TEST_KEY, rate_duplicate=0.1, rate_refusal=0.1, rate_truncated=0.1, rate_seed_copy=0.05)
-    ).start()
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", teacher.url)
-    yield teacher
-    teacher.stop()
+def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTeacher]:
+    faults = TeacherFaults(
+        api_key=TEST_KEY, rate_duplicate=0.1, rate_refusal=0.1, rate_truncated=0.1, rate_seed_copy=0.05
+    )
+    with running_teacher(faults) as teacher:
+        set_env(monkeypatch, user_env(teacher))
+        yield teacher
 
 
 def _images(card: str) -> list[tuple[str, str]]:
@@ -111,11 +109,11 @@ def test_report_in_card_published_and_from_the_cli(
 def test_report_cli_renders_headless_in_a_child_process(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=2)
     assert build(capsys, "--seed", "seed.jsonl", "--size", "12", "--output", "out")[0] == 0
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    headless = user_env(teacher_env, DISPLAY=None, WAYLAND_DISPLAY=None, MPLBACKEND=None)
     done = subprocess.run(
         [sys.executable, "-m", "refed_hf.report", "out/v0.1.0", "--out", "figs", "--changed-over", "5"],
         cwd=workdir,
-        env={**env, "PYTHONPATH": str(SOURCE)},
+        env=child_env(headless),
         capture_output=True,
         text=True,
         timeout=120,
@@ -136,6 +134,7 @@ def test_report_of_an_empty_release(tmp_path: Path) -> None:
     import datasets
 
     from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
+    from refed_hf.release.manifest import Filters
     from refed_hf.release.report import quality_report
 
     for config, features in (("default", RECORD_FEATURES), ("feedback", FEEDBACK_FEATURES)):
@@ -144,7 +143,7 @@ def test_report_of_an_empty_release(tmp_path: Path) -> None:
             str(tmp_path / "data" / config / "train-0.parquet")
         )
     filters = {"screened": 3, "kept": 0, "dropped": {"refusal": 3}, "api_refusals": 0, "settings": {}}
-    numbers = quality_report(tmp_path, {"filters": filters}, tmp_path / "figs")
+    numbers = quality_report(tmp_path, Filters.model_validate(filters), tmp_path / "figs")
     assert numbers["records"] == 0 and numbers["distinct_2gram_ratio"] is None and numbers["changed_share"] is None
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
         "features.png",

@@ -11,12 +11,17 @@ import pytest
 
 from refed_hf.builder.plan import quotas, reference_order, split_quota
 from refed_hf.features import teacher_schema
-from refed_hf.recipe import Prices, load_recipe
+from refed_hf.recipe import load_recipe
 from refed_hf.schemas import GeneratedInstructions, Improvement
+from refed_hf.teacher.accounting import CallCounts
 from refed_hf.teacher.answers import InvalidAnswer, parse_answer
-from refed_hf.teacher.client import _Backoff, _retryable, _server_delay
+from refed_hf.teacher.budget import BudgetGuard, OverBudget
+from refed_hf.teacher.cache import CachedAnswer
+from refed_hf.teacher.estimates import CHARS_PER_TOKEN, CompletionEstimates, prompt_tokens
 from refed_hf.teacher.limiter import CallLimiter
-from refed_hf.teacher.prices import Usage, prices_for
+from refed_hf.teacher.prices import ModelPrices, Usage, prices_for
+from refed_hf.teacher.retries import Backoff, retryable, server_delay
+from refed_hf.teacher.transport import Call
 
 
 def test_cost_is_tokens_times_price_per_million_cached_and_batch_rates_included() -> None:
@@ -27,15 +32,15 @@ def test_cost_is_tokens_times_price_per_million_cached_and_batch_rates_included(
     # 400k of the 1M prompt tokens were cached: 600k at $0.15/M + 400k at $0.075/M.
     assert mini.cost(Usage(1_000_000, 400_000, 0)) == pytest.approx(0.09 + 0.03)
     assert mini.cost(Usage(1_000_000, 400_000, 1_000_000), batch=True) == pytest.approx((0.09 + 0.03 + 0.60) / 2)
-    overridden = prices_for("gpt-4o", Prices(prompt=2.0))
+    overridden = prices_for("gpt-4o", {"prompt": 2.0})
     assert overridden is not None and (overridden.prompt, overridden.completion) == (2.0, 10.0)
     assert overridden.cost(Usage(200_000, 0, 100_000)) == pytest.approx(0.4 + 1.0)
 
 
 def test_unknown_model_has_no_price_unless_the_recipe_gives_one() -> None:
     assert prices_for("my-azure-deployment") is None
-    assert prices_for("my-azure-deployment", Prices(prompt=1.0)) is None
-    custom = prices_for("my-azure-deployment", Prices(prompt=1.0, completion=4.0))
+    assert prices_for("my-azure-deployment", {"prompt": 1.0}) is None
+    custom = prices_for("my-azure-deployment", {"prompt": 1.0, "completion": 4.0})
     assert custom is not None
     # No cached discount assumed; the Batch API at half the direct rates.
     assert (custom.cached_prompt, custom.batch_prompt, custom.batch_completion) == (1.0, 0.5, 2.0)
@@ -87,12 +92,12 @@ def _status_error(status: int, headers: dict[str, str], body: dict | None = None
 
 
 def test_retry_after_headers_are_honoured_and_4xx_are_not_retried() -> None:
-    assert _server_delay(_status_error(429, {"retry-after-ms": "1500"})) == 1.5
-    assert _server_delay(_status_error(503, {"Retry-After": "3"})) == 3.0
-    assert _server_delay(_status_error(429, {})) is None
-    assert _retryable(_status_error(429, {})) and _retryable(_status_error(503, {}))
-    assert not _retryable(_status_error(400, {}))
-    assert not _retryable(_status_error(400, {}, {"error": {"code": "content_filter"}}))
+    assert server_delay(_status_error(429, {"retry-after-ms": "1500"})) == 1.5
+    assert server_delay(_status_error(503, {"Retry-After": "3"})) == 3.0
+    assert server_delay(_status_error(429, {})) is None
+    assert retryable(_status_error(429, {})) and retryable(_status_error(503, {}))
+    assert not retryable(_status_error(400, {}))
+    assert not retryable(_status_error(400, {}, {"error": {"code": "content_filter"}}))
 
     class State:
         attempt_number = 5
@@ -102,11 +107,11 @@ def test_retry_after_headers_are_honoured_and_4xx_are_not_retried() -> None:
             def exception() -> BaseException:
                 return _status_error(429, {"Retry-After": "2"})
 
-    assert 2.0 <= _Backoff()(State) <= 2.1  # type: ignore[arg-type]
+    assert 2.0 <= Backoff()(State) <= 2.1  # type: ignore[arg-type]
 
 
 def test_limiter_slow_starts_then_follows_a_429_down_to_what_the_server_takes() -> None:
-    limiter = CallLimiter(max_concurrency=256, initial_window=16)
+    limiter = CallLimiter(max_concurrency=256, max_rpm=None, max_tpm=None, initial_window=16)
     assert limiter.window == 16
     for _ in range(16):
         limiter.on_success()
@@ -129,7 +134,7 @@ def test_limiter_slow_starts_then_follows_a_429_down_to_what_the_server_takes() 
 
 
 def test_limiter_paces_calls_under_max_rpm() -> None:
-    limiter = CallLimiter(max_concurrency=100, max_rpm=615, initial_window=100)  # 10 a second
+    limiter = CallLimiter(max_concurrency=100, max_rpm=615, max_tpm=None, initial_window=100)  # 10 a second
 
     async def twenty_calls() -> float:
         loop = asyncio.get_running_loop()
@@ -203,12 +208,12 @@ def test_leftovers_are_cleared_and_a_release_moved_aside_comes_back(tmp_path: Pa
 
 
 def test_an_existing_release_of_a_local_seed_is_reused_only_for_the_same_content(tmp_path: Path, monkeypatch) -> None:
-    import json
-
     from refed_hf.builder.local_seed import read_local
     from refed_hf.job import existing_release
     from refed_hf.recipe import Recipe
+    from refed_hf.release.manifest import write
     from tests.fakes.seeds import write_lima_seed
+    from tests.helpers import manifest_of
 
     monkeypatch.chdir(tmp_path)
     write_lima_seed(tmp_path / "pairs.jsonl", single=3)
@@ -216,7 +221,38 @@ def test_an_existing_release_of_a_local_seed_is_reused_only_for_the_same_content
     _, facts = read_local(recipe.seed, recipe.seed_split)
     release = tmp_path / "out" / "v0.1.0"
     release.mkdir(parents=True)
-    (release / "manifest.json").write_text(json.dumps({"recipe": recipe.public_dict(), "seed": facts}))
+    write(release, manifest_of(recipe, facts))
     assert existing_release(recipe) is not None
     write_lima_seed(tmp_path / "pairs.jsonl", single=4)  # same file name, other pairs
     assert existing_release(recipe) is None
+
+
+def test_budget_guard_passes_calls_to_the_transport_it_wraps_until_the_next_would_pass_the_budget() -> None:
+    class Answering:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        async def send(self, call: Call) -> CachedAnswer:
+            self.sent.append(call.key)
+            return CachedAnswer("{}", "stop", 10, 0)  # $10 at a dollar a token
+
+    body = {"messages": [{"role": "user", "content": "x" * 8 * CHARS_PER_TOKEN}]}
+    estimate = prompt_tokens(body)  # dollars, at a dollar a prompt token; no completion expected
+    inner = Answering()
+    guard = BudgetGuard(
+        inner, ModelPrices(1e6, 1e6, 1e6, 1e6, 1e6, 1e6), 20 + estimate - 1, False, CompletionEstimates(0)
+    )
+
+    async def calls() -> list[str]:
+        outcomes = []
+        for key in "abc":
+            try:
+                await guard.send(Call(body, CallCounts(), key, "responses", key))
+                outcomes.append("sent")
+            except OverBudget:
+                outcomes.append("refused")
+        return outcomes
+
+    # Spent 0 then 10: the first two fit; with 20 spent the third's estimate passes the budget.
+    assert asyncio.run(calls()) == ["sent", "sent", "refused"]
+    assert inner.sent == ["a", "b"] and guard.spent == 20 and guard.tripped

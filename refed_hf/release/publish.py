@@ -9,7 +9,6 @@ Everything that can refuse the publication is checked before anything is uploade
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,8 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, ge
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from huggingface_hub.hf_api import RepoFile
 
-from ..errors import CredentialError, PublishError
+from ..errors import CredentialError, ManifestError, PublishError
+from .manifest import Manifest, read
 
 DATA_PREFIX = "data/"
 
@@ -106,14 +106,15 @@ class Publisher:
             if isinstance(e, RepoFile) and e.path.startswith(DATA_PREFIX)
         }
 
-    def _remote_manifest(self, revision: str) -> dict[str, Any] | None:
+    def _remote_manifest(self, revision: str) -> Manifest | None:
+        """The manifest at `revision`, or None where there is none a REFED release wrote."""
         try:
             path = hf_hub_download(
                 self.repo_id, "manifest.json", revision=revision, repo_type="dataset", token=self.api.token
             )
-        except HfHubHTTPError:
+            return read(path)
+        except (HfHubHTTPError, ManifestError):
             return None
-        return json.loads(Path(path).read_text(encoding="utf-8"))
 
     def plan(self, release: Path, version: str) -> PublishPlan:
         tag = tag_of(version)
@@ -139,12 +140,7 @@ class Publisher:
         history = self._history(tags)
         head = info.sha
         remote_manifest = self._remote_manifest(head) if head else None
-        if (
-            head
-            and remote_manifest
-            and remote_manifest.get("version") == version
-            and self._remote_data(head) == fingerprint
-        ):
+        if head and remote_manifest and remote_manifest.version == version and self._remote_data(head) == fingerprint:
             return PublishPlan(
                 self.repo_id,
                 tag,
@@ -171,9 +167,9 @@ class Publisher:
                 history.append(
                     {
                         "version": tag,
-                        "date": manifest.get("created_at", "")[:10],
-                        "records": manifest.get("records"),
-                        "teacher": manifest.get("recipe", {}).get("teacher_model", "?"),
+                        "date": manifest.created_at[:10],
+                        "records": manifest.records,
+                        "teacher": manifest.recipe.teacher_model,
                     }
                 )
         return history

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import figures
+from .manifest import Filters, Manifest, Quality
 
 ASSETS = "assets"
 LENGTH_FIELDS = ("instruction", "response", "improved_response")
@@ -120,14 +121,14 @@ def _read(release: Path) -> dict[str, Any]:
 
 
 def quality_report(
-    release: Path, manifest: dict[str, Any], out: Path, changed_over: float = CHANGED_OVER
+    release: Path, filters: Filters | None, out: Path, changed_over: float = CHANGED_OVER
 ) -> dict[str, Any]:
-    """Write the figures into `out` and return the numbers and the figures (file, alt text)."""
+    """Write the figures into `out` and return the numbers and the figures (file, alt text);
+    `filters` is the manifest's part of that name (None for a release built before the filters)."""
     data = _read(release)
     lengths = data["lengths"]
     all_bigrams = [gram for text in data["diversity"] for gram in _bigrams(text)]
     changes = [_changed(response, improved) for response, improved in data["pairs"]]
-    filters = manifest.get("filters")
     medians = {name: int(np.median(values)) if len(values) else 0 for name, values in lengths.items()}
     ratio = lengths["improved_response"] / np.maximum(lengths["response"], 1)
     numbers: dict[str, Any] = {
@@ -144,8 +145,8 @@ def quality_report(
         "filters": filters,
     }
     top = {name: counts.most_common(TOP) for name, counts in data["features"].items()}
-    settings = (filters or {}).get("settings", {})
-    min_ratio = settings.get("min_length_ratio") if settings.get("length") else None
+    settings = filters.settings if filters is not None else None
+    min_ratio = settings.min_length_ratio if settings is not None and settings.length else None
     figures.lengths({name.replace("_", " "): values for name, values in lengths.items()}, out / FIGURES["lengths"])
     figures.improvement(lengths["response"], lengths["improved_response"], min_ratio, out / FIGURES["improvement"])
     figures.top_features(top, out / FIGURES["features"])
@@ -162,35 +163,33 @@ def quality_report(
         ),
         ("features", f"Bar charts of the {TOP} most frequent subject areas and skills of the references"),
     ]
-    if filters:
-        dropped = dict(filters["dropped"])
-        if filters.get("api_refusals"):
-            dropped["refusal (API field)"] = filters["api_refusals"]
-        figures.filters(filters["kept"], dropped, out / FIGURES["filters"])
+    if filters is not None:
+        dropped = dict(filters.dropped)
+        if filters.api_refusals:
+            dropped["refusal (API field)"] = filters.api_refusals
+        figures.filters(filters.kept, dropped, out / FIGURES["filters"])
         summary = ", ".join(f"{name} {n}" for name, n in dropped.items())
-        drawn.append(("filters", f"Bar chart of records kept ({filters['kept']}) and dropped per filter ({summary})"))
+        drawn.append(("filters", f"Bar chart of records kept ({filters.kept}) and dropped per filter ({summary})"))
     numbers["figures"] = [{"file": FIGURES[key], "alt": alt} for key, alt in drawn]
     return numbers
 
 
-def add_to_release(staging: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def add_to_release(staging: Path, manifest: Manifest) -> Manifest:
     """The writer's hook: figures into the release's `assets/`, numbers into its manifest."""
-    quality = quality_report(staging, manifest, staging / ASSETS)
+    quality = quality_report(staging, manifest.filters, staging / ASSETS)
     del quality["filters"]  # already in the manifest, under `filters`
     quality["figures"] = [{**figure, "file": f"{ASSETS}/{figure['file']}"} for figure in quality["figures"]]
-    return {**manifest, "quality": quality}
+    return manifest.model_copy(update={"quality": Quality.model_validate(quality)})
 
 
 def describe(numbers: dict[str, Any]) -> str:
     """The numbers as printed by `python -m refed_hf.report`."""
     lines = [f"records:                  {numbers['records']}"]
-    filters = numbers.get("filters")
-    if filters:
-        dropped = ", ".join(f"{name} {n}" for name, n in filters["dropped"].items())
-        lines.append(
-            f"filters:                  {filters['screened']} screened, {filters['kept']} kept; dropped: {dropped}"
-        )
-        lines.append(f"refused (API field):      {filters.get('api_refusals', 0)} (failed before screening, replaced)")
+    filters: Filters | None = numbers.get("filters")
+    if filters is not None:
+        dropped = ", ".join(f"{name} {n}" for name, n in filters.dropped.items())
+        lines.append(f"filters:                  {filters.screened} screened, {filters.kept} kept; dropped: {dropped}")
+        lines.append(f"refused (API field):      {filters.api_refusals} (failed before screening, replaced)")
     else:
         lines.append("filters:                  not recorded (release built before the filters)")
     median = numbers["median_length"]

@@ -6,6 +6,7 @@
     OUTPUT/vX.Y.Z/data/feedback/train-*.parquet     config `feedback`: references and their feedback
     OUTPUT/vX.Y.Z/data/sft/train-*.parquet          config `sft`: the records as TRL conversations
     OUTPUT/vX.Y.Z/data/preference/train-*.parquet   config `preference`: the records as TRL preference pairs
+    OUTPUT/vX.Y.Z/data/sft-METHOD-N/train-*.parquet subset configs (with --subsets), split train only
     OUTPUT/vX.Y.Z/data/*/test-*.parquet             split `test` of each config (with --test-size)
     OUTPUT/vX.Y.Z/recipe.toml                       the published recipe (rebuild with --recipe)
 
@@ -15,16 +16,15 @@ a half-written release where a finished one is expected.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import datasets
 
 from .. import signals
+from .manifest import ConfigFiles, Manifest, SplitFiles, write
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # datasets' usual shard size for push_to_hub
 CONFIG_DIRS = {
@@ -39,9 +39,16 @@ def release_dir(output: str | Path, version: str) -> Path:
     return Path(output) / f"v{version}"
 
 
-def data_file_patterns(splits: Sequence[str] = ("train",)) -> dict[str, dict[str, str]]:
-    """The `configs` data_files of the card, per config and split."""
-    return {config: {split: f"{folder}/{split}-*" for split in splits} for config, folder in CONFIG_DIRS.items()}
+def config_dir(config: str) -> str:
+    """A config's folder: the subset configs `sft-METHOD-N` sit beside the others."""
+    return CONFIG_DIRS.get(config, f"data/{config}")
+
+
+def data_file_patterns(splits: Sequence[str] = ("train",), subsets: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+    """The `configs` data_files of the card, per config and split; a subset config has split `train` only."""
+    patterns = {config: {split: f"{folder}/{split}-*" for split in splits} for config, folder in CONFIG_DIRS.items()}
+    patterns.update({config: {"train": f"{config_dir(config)}/train-*"} for config in subsets})
+    return patterns
 
 
 def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, split: str = "train") -> dict[str, int]:
@@ -57,26 +64,30 @@ def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, 
 
 def _write_config(
     parts: datasets.Dataset | Mapping[str, datasets.Dataset], folder: Path, max_shard_bytes: int
-) -> dict[str, Any]:
-    """One config's splits (a bare Dataset is split `train`): totals as before, plus per split."""
+) -> ConfigFiles:
+    """One config's splits (a bare Dataset is split `train`): totals, plus per split."""
     splits = {"train": parts} if isinstance(parts, datasets.Dataset) else dict(parts)
     written = {
-        split: {**_write_parquet(table, folder, max_shard_bytes, split), "rows": len(table)}
+        split: SplitFiles(**_write_parquet(table, folder, max_shard_bytes, split), rows=len(table))
         for split, table in splits.items()
     }
-    totals = {key: sum(sizes[key] for sizes in written.values()) for key in ("num_bytes", "download_size", "shards")}
-    return {**totals, "splits": written}
+    return ConfigFiles(
+        num_bytes=sum(sizes.num_bytes for sizes in written.values()),
+        download_size=sum(sizes.download_size for sizes in written.values()),
+        shards=sum(sizes.shards for sizes in written.values()),
+        splits=written,
+    )
 
 
 def write_release(
     output: str | Path,
     version: str,
     tables: Mapping[str, datasets.Dataset | Mapping[str, datasets.Dataset]],
-    manifest: dict[str, Any],
-    render_card: Callable[[dict[str, Any]], str],
+    manifest: Manifest,
+    render_card: Callable[[Manifest], str],
     max_shard_bytes: int = MAX_SHARD_BYTES,
     extra_files: Mapping[str, str] | None = None,
-    add_assets: Callable[[Path, dict[str, Any]], dict[str, Any]] | None = None,
+    add_assets: Callable[[Path, Manifest], Manifest] | None = None,
 ) -> Path:
     """Write every config as parquet (each split of it), then the manifest, the card (which describe the
     files) and `extra_files` (name → text, e.g. recipe.toml)."""
@@ -91,15 +102,13 @@ def write_release(
     with signals.cleanup_on_abort(remove_staging):
         try:
             files = {
-                config: _write_config(tables[config], staging / CONFIG_DIRS[config], max_shard_bytes)
+                config: _write_config(tables[config], staging / config_dir(config), max_shard_bytes)
                 for config in tables
             }
-            manifest = {**manifest, "files": files}
+            manifest = manifest.model_copy(update={"files": files})
             if add_assets is not None:  # e.g. the quality report: figures next to the data, numbers in the manifest
                 manifest = add_assets(staging, manifest)
-            (staging / "manifest.json").write_text(
-                json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
+            write(staging, manifest)
             (staging / "README.md").write_text(render_card(manifest), encoding="utf-8")
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text, encoding="utf-8")

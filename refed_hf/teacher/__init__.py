@@ -1,6 +1,13 @@
-"""The teacher's machinery: the client and its one call path, the limiter, the response cache,
-answer parsing, accounting, endpoints, and the embedded local server. It knows nothing of datasets."""
+"""The teacher's machinery: the client and its one call path, the transports behind it (direct,
+Batch API, budget guard), the limiter, the response cache, answer parsing, accounting, endpoints,
+and the embedded local server.
 
-from .client import Answered, ClientFactory, Failed, Sampling, Teacher
+A leaf: it imports nothing of datasets, the recipe, the pipeline, the release or the card. The
+schema of each answer, the re-ask message and the prices come in as plain values
+(`refed_hf/teacher_setup.py` builds a teacher from a recipe)."""
 
-__all__ = ["Answered", "ClientFactory", "Failed", "Sampling", "Teacher"]
+from .client import Answered, Failed, Sampling, Teacher
+from .connection import ClientFactory
+from .transport import Call, Transport
+
+__all__ = ["Answered", "Call", "ClientFactory", "Failed", "Sampling", "Teacher", "Transport"]

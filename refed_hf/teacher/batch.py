@@ -1,6 +1,6 @@
 """`--batch`: every teacher call through the OpenAI Batch API, at half the price.
 
-The transport sits behind `Teacher.ask` (it replaces the direct send), so the stages and the flow do
+The transport sits behind `Teacher.ask` in place of the direct one, so the stages and the flow do
 not change. Each call it is given waits; once no new call has arrived for a moment (every item in
 flight is then blocked on the teacher) the waiting calls go out as one *wave*: JSONL input files of
 at most 50,000 lines and 200 MB, one batch each, `custom_id` = the request key. Batches are polled,
@@ -37,7 +37,10 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from .accounting import CallCounts
 from .cache import CachedAnswer, ResponseCache
-from .client import Teacher, _retryable, answer_of, count_answer
+from .connection import Connection
+from .estimates import text_tokens
+from .retries import retryable
+from .transport import Call, answer_of, count_answer
 
 MAX_LINES = 50_000
 MAX_BYTES = 200 * 2**20
@@ -111,33 +114,38 @@ def _chunks(payloads: list[bytes], max_lines: int, max_bytes: int, max_tokens: i
     chunks: list[list[int]] = [[]]
     size = tokens = 0
     for index, payload in enumerate(payloads):
-        over_tokens = max_tokens is not None and tokens + len(payload) // 4 > max_tokens
+        over_tokens = max_tokens is not None and tokens + text_tokens(len(payload)) > max_tokens
         if chunks[-1] and (len(chunks[-1]) >= max_lines or size + len(payload) > max_bytes or over_tokens):
             chunks.append([])
             size = tokens = 0
         chunks[-1].append(index)
         size += len(payload)
-        tokens += len(payload) // 4
+        tokens += text_tokens(len(payload))
     return chunks if chunks[0] else []
 
 
 class BatchTransport:
-    """A `Transport` (see `client.py`) that answers calls through the Batch API."""
+    """A `Transport` (see `transport.py`) that answers calls through the Batch API."""
 
     def __init__(
         self,
-        teacher: Teacher,
+        connection: Connection,
         cache: ResponseCache,
-        azure: bool = False,
-        poll_max: float = 60.0,
-        token_limit: int | None = None,
+        *,
+        model: str,
+        max_retries: int,
+        azure: bool,
+        poll_max: float,
+        token_limit: int | None,
         max_lines: int = MAX_LINES,
         max_bytes: int = MAX_BYTES,
         say: Callable[[str], None] | None = None,
     ) -> None:
         self.stats = BatchStats()
-        self._teacher = teacher
+        self._connection = connection
         self._cache = cache
+        self._model = model
+        self._max_retries = max_retries
         # Azure's batch lines name the route without the version prefix; the deployment is body.model.
         self._endpoint = "/chat/completions" if azure else "/v1/chat/completions"
         self._poll_first = min(1.0, poll_max)
@@ -161,9 +169,8 @@ class BatchTransport:
             self._key_batch.update(dict.fromkeys(keys, file_id))
         self._inherited = set(self._live)  # recorded by an earlier run
 
-    async def __call__(
-        self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str
-    ) -> CachedAnswer:
+    async def send(self, call: Call) -> CachedAnswer:
+        body, counts, key, stage, identity = call.body, call.counts, call.key, call.stage, call.identity
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             # datasets runs each map in its own event loop: waiters and the worker belong to one loop.
@@ -213,11 +220,9 @@ class BatchTransport:
         """A Batch API management call, retried like a chat call on transient errors; with
         `resend=False` not after a lost connection or a timeout, when the call may have taken effect."""
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self._teacher.max_retries + 1),
+            stop=stop_after_attempt(self._max_retries + 1),
             wait=wait_random_exponential(multiplier=0.5, max=30),
-            retry=retry_if_exception(
-                lambda exc: _retryable(exc) and (resend or isinstance(exc, openai.APIStatusError))
-            ),
+            retry=retry_if_exception(lambda exc: retryable(exc) and (resend or isinstance(exc, openai.APIStatusError))),
             reraise=True,
         ):
             with attempt:
@@ -247,7 +252,7 @@ class BatchTransport:
         token_limit = min(limits) if limits else None
         for chunk in _chunks(payloads, self._max_lines, self._max_bytes, token_limit):
             chosen = [lines[i] for i in chunk]
-            tokens = sum(len(payloads[i]) // 4 for i in chunk)  # about 4 bytes a token
+            tokens = sum(text_tokens(len(payloads[i])) for i in chunk)
             enqueued = sum(live.tokens for live in self._live.values())
             if token_limit is not None and self._live and enqueued + tokens > token_limit:
                 # Over the enqueued-token limit: these stay queued until a running batch has finished.
@@ -268,7 +273,7 @@ class BatchTransport:
             self._queue[line.key] = line
 
     async def _submit(self, lines: list[_Line], payload: bytes, wave: str, tokens: int) -> None:
-        client = self._teacher._client_for_loop()
+        client = self._connection.client()
         upload = await self._call(
             lambda: client.files.create(file=("refed-batch.jsonl", payload, "application/jsonl"), purpose="batch")
         )
@@ -302,7 +307,7 @@ class BatchTransport:
     async def _poll(self) -> bool:
         """Check every live batch once; True when one finished."""
         finished = False
-        client = self._teacher._client_for_loop()
+        client = self._connection.client()
         for live in list(self._live.values()):
             if live.batch_id is None and not await self._adopt(live):
                 continue
@@ -321,7 +326,7 @@ class BatchTransport:
 
     async def _adopt(self, live: _Live) -> bool:
         """Find the batch of an upload whose batch id was never recorded (a crash in between)."""
-        client = self._teacher._client_for_loop()
+        client = self._connection.client()
         page = await self._call(lambda: client.batches.list(limit=100))
         for batch in page.data:
             if batch.input_file_id == live.input_file_id:
@@ -343,7 +348,7 @@ class BatchTransport:
     async def _content(self, file_id: str | None) -> list[dict[str, Any]]:
         if not file_id:
             return []
-        client = self._teacher._client_for_loop()
+        client = self._connection.client()
         content = await self._call(lambda: client.files.content(file_id))
         return [json.loads(raw) for raw in content.text.splitlines() if raw.strip()]
 
@@ -371,7 +376,7 @@ class BatchTransport:
             for entry in await self._content(batch.error_file_id):
                 errors[entry["custom_id"]] = self._error_of(entry)
             # Answers are committed on download, before any of them is used.
-            model = self._teacher.model
+            model = self._model
             self._cache.put_many(
                 [(key, *live.keys[key], model, answer) for key, answer in answers.items() if key in live.keys]
             )
@@ -402,18 +407,16 @@ class BatchTransport:
             response["status_code"], json=body, request=httpx2.Request("POST", "https://batch.invalid" + self._endpoint)
         )
         message = (body.get("error") or {}).get("message", "") if isinstance(body, dict) else ""
-        return self._teacher._client_for_loop()._make_status_error(
-            message or "batch line failed", body=body, response=http
-        )
+        return self._connection.client()._make_status_error(message or "batch line failed", body=body, response=http)
 
     def _retry_or_fail(self, line: _Line, error: BaseException | str) -> None:
         if error == "batch_expired":
             self.stats.expired_lines += 1
         elif error == "batch_cancelled":
             self.stats.cancelled_lines += 1
-        retryable = isinstance(error, str) or _retryable(error)
+        again = isinstance(error, str) or retryable(error)
         counted = error != "token_limit_exceeded"  # a refused batch is not a failure of its lines
-        if retryable and (not counted or line.attempts < self._teacher.max_retries):
+        if again and (not counted or line.attempts < self._max_retries):
             if counted:
                 line.attempts += 1
                 line.counts.retries += 1

@@ -1,7 +1,7 @@
 """`--max-budget USD`: stop starting teacher calls once this run's estimated spend would pass it.
 
 The guard wraps the transport (direct or batch). Before a call goes out it adds the call's estimated
-cost (prompt at about 4 characters a token, completion at the running mean of that kind of answer)
+cost (prompt tokens estimated from its characters, completion at the running mean of that kind of answer)
 to what this run has already spent and what calls in flight may cost; past the budget the call is
 refused, and every later one too. Calls already sent finish and are stored, so nothing paid for is
 lost; the job then stops without writing a release (`BudgetExceeded`), and a rerun with a higher
@@ -14,11 +14,10 @@ import asyncio
 from typing import Any
 
 from ..errors import RefedError
-from .accounting import CallCounts
 from .cache import CachedAnswer
-from .client import Transport
 from .estimates import CompletionEstimates, answer_kind, prompt_tokens
 from .prices import ModelPrices, Usage
+from .transport import Call, Transport
 
 
 class OverBudget(Exception):
@@ -44,7 +43,7 @@ class BudgetGuard:
         self.spent = 0.0  # what the answers received in this run cost
         self.reserved = 0.0  # what the calls in flight may cost
         self.refused = 0
-        self._completions = completions  # the teacher's, which learns from every answer
+        self._completions = completions  # the run's, which the teacher teaches with every answer
         self._finished: list[asyncio.Future[None]] = []  # calls waiting for one in flight to finish
 
     @property
@@ -55,10 +54,8 @@ class BudgetGuard:
         usage = Usage(prompt_tokens(body), 0, self._completions.expected(answer_kind(body)))
         return self.prices.cost(usage, self.batch)
 
-    async def __call__(
-        self, body: dict[str, Any], counts: CallCounts, key: str, stage: str, identity: str
-    ) -> CachedAnswer:
-        estimate = self._estimate(body)
+    async def send(self, call: Call) -> CachedAnswer:
+        estimate = self._estimate(call.body)
         while True:
             if self.tripped or self.spent + estimate > self.budget:
                 self.refused += 1
@@ -71,7 +68,7 @@ class BudgetGuard:
             await waiter
         self.reserved += estimate
         try:
-            answer = await self.inner(body, counts, key, stage, identity)
+            answer = await self.inner.send(call)
         finally:
             self.reserved -= estimate
             waiting, self._finished = self._finished, []

@@ -11,11 +11,14 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..diskspace import cache_write_error
+# (the cache file, what SQLite raised) -> the build-stopping error to raise instead; given by the job,
+# which knows what the user can do about a full disk.
+WriteError = Callable[[Path, sqlite3.Error], Exception]
 
 _MIGRATIONS = [
     """
@@ -77,8 +80,9 @@ class CachedAnswer:
 class ResponseCache:
     """Answers by request key; safe to open while another build left it mid-write."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, write_error: WriteError) -> None:
         self.path = Path(path)
+        self._write_error = write_error
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -87,7 +91,7 @@ class ResponseCache:
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except sqlite3.Error as exc:
-            raise cache_write_error(self.path, exc) from None
+            raise write_error(self.path, exc) from None
 
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -102,11 +106,11 @@ class ResponseCache:
         return CachedAnswer(*row) if row else None
 
     def put(self, key: str, stage: str, identity: str, model: str, answer: CachedAnswer) -> None:
-        """Store an answer; a write the disk refuses (full, read-only, I/O error) raises `DiskWriteError`."""
+        """Store an answer; a write the disk refuses (full, read-only, I/O error) raises `write_error`'s."""
         try:
             self._insert(key, stage, identity, model, answer)
         except sqlite3.Error as exc:
-            raise cache_write_error(self.path, exc) from None
+            raise self._write_error(self.path, exc) from None
 
     def _insert(self, key: str, stage: str, identity: str, model: str, answer: CachedAnswer) -> None:
         self._db.execute(

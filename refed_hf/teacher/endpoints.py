@@ -8,7 +8,7 @@ import openai
 
 from ..errors import CredentialError, EndpointError
 from ..settings import azure_credentials, openai_credentials
-from .client import ClientFactory
+from .connection import ClientFactory
 
 
 def client_factory(azure: bool, base_url: str | None, timeout: float, api_key: str | None = None) -> ClientFactory:

@@ -58,8 +58,8 @@ class CallLimiter:
     def __init__(
         self,
         max_concurrency: int,
-        max_rpm: int | None = None,
-        max_tpm: int | None = None,
+        max_rpm: int | None,
+        max_tpm: int | None,
         initial_window: int = 64,
     ) -> None:
         self.max_concurrency = max_concurrency

@@ -27,8 +27,8 @@ def _die_with_parent(parent: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
-    parser.add_argument("--ctx", type=int, default=8192)
-    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--ctx", type=int, required=True)
+    parser.add_argument("--parallel", type=int, required=True)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--parent", type=int, required=True)
     args = parser.parse_args()

@@ -69,8 +69,8 @@ def check_runtime() -> None:
 @dataclass(frozen=True)
 class LocalServer:
     model: Path
-    context: int = 16384
-    parallel: int = 4
+    context: int
+    parallel: int
     threads: int = os.cpu_count() or 2
     start_timeout: float = 180.0
 

@@ -14,10 +14,8 @@ the README's "Cost" section). Verify them before budgeting and override in `[pri
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any
-
-from ..recipe import Prices
 
 PRICES_CHECKED = "2026-11-27"
 
@@ -73,13 +71,14 @@ TABLE: dict[str, ModelPrices] = {
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-mini-2024-07-18 is priced as gpt-4o-mini
 
 
-def prices_for(model: str, overrides: Prices | None = None) -> ModelPrices | None:
-    """The prices of `model`: the table's, with the recipe's `[prices]` fields on top; None if unknown.
+def prices_for(model: str, overrides: Mapping[str, float] | None = None) -> ModelPrices | None:
+    """The prices of `model`: the table's, with `overrides` (`ModelPrices` field names, the recipe's
+    `[prices]`) on top; None if unknown.
 
-    For a model the table lacks, `[prices]` must give `prompt` and `completion`; the cached rate then
+    For a model the table lacks, the overrides must give `prompt` and `completion`; the cached rate then
     defaults to the prompt rate (no discount assumed) and each batch rate to half its direct rate.
     """
-    given: dict[str, Any] = overrides.model_dump(exclude_none=True) if overrides else {}
+    given = dict(overrides or {})
     known = TABLE.get(model) or TABLE.get(_SNAPSHOT.sub("", model))
     if known is not None:
         return replace(known, **given)

@@ -15,7 +15,7 @@ _SAMPLES = 4096  # a reservoir: memory stays flat whatever the size of the build
 
 
 class TimeoutPolicy:
-    def __init__(self, base: float | None, max_retries: int = 2) -> None:
+    def __init__(self, base: float | None, max_retries: int) -> None:
         self.base = base
         self.max_retries = max_retries
         self.count = 0  # timeouts seen this run

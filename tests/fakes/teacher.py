@@ -78,6 +78,9 @@ class TeacherFaults:
     rate_refusal: float = 0.0  # responses / improved responses that are an apology or empty markup
     rate_refusal_field: float = 0.0  # responses / improvements refused through the API's `refusal` field
     rate_truncated: float = 0.0  # improved responses cut to their first words
+    judge_prefers_improved: float = (
+        0.8  # share of judge calls that pick the improved response (the rest: tie or the other)
+    )
 
 
 @dataclass
@@ -109,6 +112,7 @@ _SCHEMA_KEYS = {
     "GeneratedInstructions": "instructions",
     "GeneratedResponse": "response",
     "Improvement": "improved_response",
+    "JudgeVerdict": "verdict",
 }
 
 
@@ -118,10 +122,29 @@ def _schema_name(body: dict[str, Any]) -> str:
         return fmt["json_schema"]["name"]
     # Without structured outputs the schema is in the prompt: recognise it by its fields.
     text = json.dumps(body["messages"])
-    for name in ("Improvement", "GeneratedInstructions", "ReferenceFeatures", "ResponseFeedback", "GeneratedResponse"):
+    for name in (
+        "JudgeVerdict",
+        "Improvement",
+        "GeneratedInstructions",
+        "ReferenceFeatures",
+        "ResponseFeedback",
+        "GeneratedResponse",
+    ):
         if f'\\"{_SCHEMA_KEYS[name]}\\"' in text:
             return name
     return "unknown"
+
+
+def fake_verdict(digest: str, prompt: str, prefers_improved: float) -> dict[str, Any]:
+    """A judge's verdict: the improved response (the one the fake wrote as "Improved [...]") with
+    probability `prefers_improved`, otherwise a tie or the other one, half each."""
+    rng = random.Random(digest)
+    after_a = prompt.split("### Response A", 1)[-1]
+    improved = "A" if after_a.split("### Response B", 1)[0].strip().startswith("Improved [") else "B"
+    other = "B" if improved == "A" else "A"
+    draw = rng.random()
+    verdict = improved if draw < prefers_improved else ("tie" if draw < (1 + prefers_improved) / 2 else other)
+    return {"reason": f"Response {verdict} is clearer and more complete.", "verdict": verdict}
 
 
 def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, Any]:
@@ -339,7 +362,10 @@ class FakeTeacher:
         schema = _schema_name(body)
         self.log.by_schema[schema] += 1
         self.log.prompts.append(prompt)
-        answer = _plant_bad_data(f, schema, question, prompt, fake_answer(schema, question, prompt, f.words))
+        if schema == "JudgeVerdict":
+            answer = fake_verdict(question, prompt, f.judge_prefers_improved)
+        else:
+            answer = _plant_bad_data(f, schema, question, prompt, fake_answer(schema, question, prompt, f.words))
         self._spoil(answer, schema, question, prompt)
         content = json.dumps(answer)
         is_reask = len(body["messages"]) > 2
