@@ -32,40 +32,71 @@ from .dedup import NearDuplicateIndex
 from .filters import FilterSettings, InstructionFilter
 
 
+class _Keys:
+    """Index keys of instructions, computed for a whole reference's instructions at once (MinHash in
+    bulk is several times faster than one by one) and shared by the filters of the same threshold."""
+
+    def __init__(self, threshold: float) -> None:
+        self.shape = NearDuplicateIndex(threshold)  # only its band parameters are used
+        self._known: dict[str, tuple[int, ...]] = {}
+
+    def prepare(self, texts: list[str]) -> None:
+        self._known = dict(zip(texts, self.shape.keys(texts)))
+
+    def of(self, text: str) -> tuple[int, ...]:
+        keys = self._known.get(text)
+        return keys if keys is not None else self.shape.keys([text])[0]
+
+
 class SeedLeakage:
     name = "seed_leakage"
 
-    def __init__(self, threshold: float, seed_instructions: list[str]) -> None:
-        self._seed = NearDuplicateIndex(threshold)
+    def __init__(self, keys: _Keys, seed_instructions: list[str]) -> None:
+        self._keys = keys
+        self._seed = NearDuplicateIndex(keys.shape.threshold)
         self._seed.add_texts(seed_instructions)
 
     def check(self, instruction: str, reference: Any = None) -> str | None:
-        (keys,) = self._seed.keys([instruction])
-        return "near-duplicate of a seed instruction" if self._seed.seen(keys) else None
+        return "near-duplicate of a seed instruction" if self._seed.seen(self._keys.of(instruction)) else None
 
 
 class NearDuplicate:
     name = "near_duplicate"
 
-    def __init__(self, threshold: float) -> None:
-        self.index = NearDuplicateIndex(threshold)
+    def __init__(self, keys: _Keys) -> None:
+        self._keys = keys
+        self.index = NearDuplicateIndex(keys.shape.threshold)
 
     def check(self, instruction: str, reference: Any = None) -> str | None:
-        (keys,) = self.index.keys([instruction])
+        keys = self._keys.of(instruction)
         if self.index.seen(keys):
             return "near-duplicate of an earlier instruction of this release"
         self.index.add(keys)
         return None
 
 
+class Screens(list[InstructionFilter]):
+    """The build's instruction filters, in order; `prepare` hands them a reference's instructions at once."""
+
+    def __init__(self, filters: list[InstructionFilter], keys: list[_Keys]) -> None:
+        super().__init__(filters)
+        self._keys = keys
+
+    def prepare(self, texts: list[str]) -> None:
+        for keys in self._keys:
+            keys.prepare(texts)
+
+
 def instruction_filters(
     settings: FilterSettings, seed_instructions: list[str], extra: Sequence[InstructionFilter] = ()
-) -> list[InstructionFilter]:
+) -> Screens:
     """The instruction-level filters the build runs, in the order they are asked."""
     threshold = settings.dedup_threshold
     chosen: list[InstructionFilter] = list(extra)
+    keys: dict[float, _Keys] = {}
     if settings.seed_leakage:
-        chosen.append(SeedLeakage(settings.seed_leakage_threshold, seed_instructions))
+        shared = keys.setdefault(settings.seed_leakage_threshold, _Keys(settings.seed_leakage_threshold))
+        chosen.append(SeedLeakage(shared, seed_instructions))
     if threshold is not None:
-        chosen.append(NearDuplicate(threshold))
-    return chosen
+        chosen.append(NearDuplicate(keys.setdefault(threshold, _Keys(threshold))))
+    return Screens(chosen, list(keys.values()))

@@ -39,7 +39,7 @@ from .drops import NO_DROPS, DropLog
 from .filter_counts import Dropped, FilterCounts
 from .filters import FilterSettings
 from .flow import Candidate, OpenedReference, StageTally
-from .instruction_filters import InstructionFilter
+from .instruction_filters import Screens
 from .plan import RECORDS_PER_REFERENCE
 from .stages import Reference
 
@@ -72,7 +72,7 @@ class Refill:
         teacher: Teacher,
         size: int,
         settings: FilterSettings,
-        filters: list[InstructionFilter],
+        filters: Screens,
         counts: FilterCounts,
         tally: StageTally,
         write: Callable[[dict[str, Any]], None],
@@ -227,7 +227,9 @@ class Refill:
             if opened.rlf is None:
                 continue
             queued = 0
-            for index, feature, instruction in opened.candidates():
+            candidates = opened.candidates()
+            self.filters.prepare([instruction for _, _, instruction in candidates])
+            for index, feature, instruction in candidates:
                 candidate = Candidate(opened, feature, index, instruction)
                 reason = next(
                     ((f.name, why) for f in self.filters if (why := f.check(instruction, opened.ref)) is not None),
