@@ -27,6 +27,9 @@ from tests.helpers import build, build_process, manifest
 
 OTHER_TOKEN = "hf_other_user_token_0123456789"
 
+# Tests that read every seed row back through config feedback ask for feedback on every reference.
+EVERY = ("--feedback-scope", "all")
+
 
 def _chat(system: str, user: str, assistant: str) -> dict[str, object]:
     turns = ([{"role": "system", "content": system}] if system else []) + [
@@ -166,12 +169,12 @@ def test_pinned_revision_reads_that_commit(
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     code, _, err = build(
-        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v2.0", "--size", "5", "--output", "out"
+        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v2.0", "--size", "5", "--output", "out", *EVERY
     )
     line = _error_line(err)
     assert code == 2 and "has no revision 'v2.0'" in line and "branches ['main'], tags ['v1.0']" in line
     code, _, err = build(
-        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v1.0", "--size", "5", "--output", "out"
+        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v1.0", "--size", "5", "--output", "out", *EVERY
     )
     assert code == 0, err
     seed = manifest(workdir / "out" / "v0.1.0")["seed"]
@@ -179,7 +182,9 @@ def test_pinned_revision_reads_that_commit(
     # A public seed's texts are republished (auto), in the shape prompt/completion.
     feedback = datasets.load_dataset(str(workdir / "out" / "v0.1.0"), "feedback", split="train")
     assert sorted(feedback["instruction"]) == ["P0", "P1", "P2"] and seed["shape"] == "prompt/completion"
-    code, _, err = build(capsys, "--seed", "seed-org/pinned", "--size", "5", "--output", "out", "--version", "0.2.0")
+    code, _, err = build(
+        capsys, "--seed", "seed-org/pinned", "--size", "5", "--output", "out", "--version", "0.2.0", *EVERY
+    )
     assert code == 0, err
     seed = manifest(workdir / "out" / "v0.2.0")["seed"]
     assert seed["sha"] == seeds_hub["pinned-main"] and seed["rows"] == 5
@@ -199,7 +204,7 @@ def test_configs_and_splits(
     seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
-    base = ["--seed", "seed-org/two-configs", "--size", "5", "--output", "out"]
+    base = ["--seed", "seed-org/two-configs", "--size", "5", "--output", "out", *EVERY]
     code, _, err = build(capsys, *base)
     assert (
         code == 2
@@ -263,6 +268,7 @@ def test_nothing_published_holds_a_local_path_or_the_endpoint(
         "internal-model",
         "--size",
         "10",
+        *EVERY,
         "--license",
         "cc-by-4.0",
         "--push",
@@ -313,6 +319,7 @@ def test_nothing_published_holds_a_local_path_or_the_endpoint(
         "0.2.0",
         "--feedback-text",
         "omit",
+        *EVERY,
     )
     assert code == 0, err
     omitted = datasets.load_dataset(str(output / "v0.2.0"), "feedback", split="train")
