@@ -21,7 +21,6 @@ from refed_hf.schemas import FEATURES, Improvement
 from refed_hf.teacher import Failed, Teacher
 
 from . import stages
-from .drops import NO_DROPS, DropLog
 from .filter_counts import Dropped
 from .filters import FilterSettings, improvement_drop, response_drop
 from .stages import Reference, ReferenceLevelFeedback
@@ -53,8 +52,13 @@ class OpenedReference:
     calls_started: int = 0
     done: bool = False
     failure: str | None = None  # why its feedback failed
+    # Instructions its answers dropped (repeats), handed to the drop log when the ordered pass reaches it.
+    repeats: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
-    async def run(self, teacher: Teacher, going_on: Callable[[], bool], drops: DropLog = NO_DROPS) -> None:
+    def record_drop(self, stage: str, reason: str, item: dict[str, Any]) -> None:
+        self.repeats.append((stage, reason, dict(item)))
+
+    async def run(self, teacher: Teacher, going_on: Callable[[], bool]) -> None:
         self.calls_started += 2
         rlf = await stages.reference_feedback(teacher, self.ref)
         if isinstance(rlf, Failed):
@@ -65,7 +69,7 @@ class OpenedReference:
             return
         self.calls_started += len(FEATURES)
         answers = await asyncio.gather(
-            *(stages.new_instructions(teacher, self.ref, rlf, feature, drops) for feature in FEATURES)
+            *(stages.new_instructions(teacher, self.ref, rlf, feature, self) for feature in FEATURES)
         )
         for feature, answer in zip(FEATURES, answers):
             self.instructions[feature] = None if isinstance(answer, Failed) else answer

@@ -216,7 +216,7 @@ class Refill:
                 opened.done = True
                 self._references_in_flight -= 1
 
-            self._spawn(opened.run(self.teacher, self._going_on, self.dropped), finished)
+            self._spawn(opened.run(self.teacher, self._going_on), finished)
 
     def _screen(self) -> None:
         """Screen the instructions of opened references, in the drawn order, as soon as each has them."""
@@ -291,6 +291,8 @@ class Refill:
         if opened.rlf is None:
             self._drop(stages.FEEDBACK, opened.failure or "failed", {"reference_id": opened.ref.reference_id})
             return
+        for stage, reason, item in opened.repeats:
+            self.dropped.record_drop(stage, reason, item)
         self.tally.leave(stages.FEEDBACK)
         self.tally.enter(stages.INSTRUCTIONS, len(FEATURES))
 
