@@ -16,6 +16,8 @@ from typing import Any, Literal
 import datasets
 from datasets.arrow_writer import ArrowWriter
 
+from refed_hf.diskspace import DISK_FIX
+from refed_hf.errors import DiskWriteError
 from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
 from refed_hf.teacher import Failed, Teacher
 
@@ -96,10 +98,13 @@ def synthesize(
     counts = FilterCounts(filters.as_dict(), [f.name for f in instruction_filters])
     tally = StageTally()
     records_file = workdir / "records.arrow"
-    with ArrowWriter(features=RECORD_FEATURES, path=str(records_file)) as writer:
-        refill = Refill(ordered, teacher, size, filters, screens, counts, tally, writer.write, on_progress, drops)
-        _run_loop(refill.run(), teacher)
-        writer.finalize()
+    try:
+        with ArrowWriter(features=RECORD_FEATURES, path=str(records_file)) as writer:
+            refill = Refill(ordered, teacher, size, filters, screens, counts, tally, writer.write, on_progress, drops)
+            _run_loop(refill.run(), teacher)
+            writer.finalize()
+    except OSError as exc:  # the disk refused the records file: stop, as when the cache cannot store an answer
+        raise DiskWriteError(f"cannot store records in {records_file} ({exc.strerror}): {DISK_FIX}") from None
     used = refill.opened[: refill.references_used]
     if feedback_scope == "all":
         used = _every_reference(ordered, teacher, tally, used)
