@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from refed_hf import prompts
 from refed_hf.schemas import (
@@ -20,7 +21,7 @@ from refed_hf.schemas import (
 from refed_hf.teacher import Failed, Teacher
 
 from .answer_checks import distinct_instructions, improvement_check
-from .drops import NO_DROPS, DropLog
+from .drops import NO_DROPS
 from .plan import INSTRUCTIONS_PER_FEATURE
 
 FEEDBACK = "feedback"
@@ -28,6 +29,12 @@ INSTRUCTIONS = "instructions"
 RESPONSES = "responses"
 IMPROVEMENTS = "improvements"
 STAGES = (FEEDBACK, INSTRUCTIONS, RESPONSES, IMPROVEMENTS)
+
+
+class DropSink(Protocol):
+    """Where a dropped item goes (`drops.DropLog`, or a reference holding its drops for the ordered pass)."""
+
+    def record_drop(self, stage: str, reason: str, item: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ async def reference_feedback(teacher: Teacher, ref: Reference) -> ReferenceLevel
 
 
 async def new_instructions(
-    teacher: Teacher, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, drops: DropLog = NO_DROPS
+    teacher: Teacher, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, drops: DropSink = NO_DROPS
 ) -> list[str] | Failed:
     """Ten new instructions in the spirit of one feature (subject or skill) of the reference.
 

@@ -359,6 +359,7 @@ def render_card(
         shortfall=max(0, recipe.size - manifest.records),
         feedback_rows=manifest.feedback_rows,
         references_used=manifest.references_used,
+        feedback_scope=manifest.feedback_scope,
         seed=manifest.seed.name,
         **seed_context(manifest),
         seed_split=recipe.seed_split,

@@ -5,8 +5,9 @@ records, built through the same teacher, cache and transport as the build (so it
 the full build finds every answer in the cache). From it the projection takes, per stage, the
 answers used per unit of work (per reference for feedback and instructions, per record for
 responses and improvements: re-asks included) and the tokens per answer, and scales them to the
-whole `--size`. Feedback is asked for every reference of the seed, so its prompt tokens are scaled
-by the length of every reference's feedback prompts, which are known without a call.
+whole `--size`. Feedback is asked for the references the build draws (every reference of the seed
+with `--feedback-scope all`), so its prompt tokens are scaled by the length of those references'
+feedback prompts, which are known without a call.
 """
 
 from __future__ import annotations
@@ -181,7 +182,15 @@ def estimate(recipe: Recipe, references: int) -> str:
         raise RecipeError(
             "--estimate: every item of the sample failed, so nothing can be projected (see the teacher's errors)"
         )
-    all_chars = sum(_feedback_chars(i, r) for i, r in zip(seed["instruction"], seed["response"]))
+    # Feedback is written for the references the build will draw (as many as the sample's records per
+    # reference imply), or for every reference of the seed with --feedback-scope all.
+    drawn = (
+        len(seed)
+        if recipe.feedback_scope == "all"
+        else min(len(seed), max(len(picked), math.ceil(recipe.size * len(picked) / records)))
+    )
+    covered = seed.select(order[:drawn])
+    all_chars = sum(_feedback_chars(i, r) for i, r in zip(covered["instruction"], covered["response"]))
     sample_chars = sum(_feedback_chars(i, r) for i, r in zip(sample["instruction"], sample["response"]))
     waves = built.batch.stats.waves if built.batch else len(STAGES)
     projection = project(
@@ -190,7 +199,7 @@ def estimate(recipe: Recipe, references: int) -> str:
         records,
         sample_chars,
         all_chars,
-        len(seed),
+        drawn,
         recipe.size,
         seconds,
         recipe.concurrency,

@@ -26,6 +26,7 @@ from . import signals
 from .diskspace import check_room, disk_errors
 from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
 from .lock import output_lock
+from .progress import ProgressLine
 from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe, default_of
 from .release.examples import examples_of, examples_on_disk
@@ -33,6 +34,7 @@ from .release.manifest import (
     Filters,
     JudgeResults,
     Manifest,
+    RefillPart,
     Splits,
     Statistics,
     Timeouts,
@@ -51,7 +53,7 @@ from .settings import default_base_url
 from .teacher import ClientFactory, Teacher
 from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
-from .teacher_setup import check_cost_options, make_teacher, open_cache
+from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
 
 
 @dataclass
@@ -217,9 +219,9 @@ def clear_leftovers(output: Path) -> None:
 
 
 def filter_counts(synthesis: Synthesis, teacher: Teacher, screens: Decontamination | None = None) -> dict[str, Any]:
-    """Drops per filter, and the answers the API itself marked as refusals (those items failed before
-    screening and were replaced like any failed item)."""
-    counts = synthesis.screen.counts() if synthesis.screen is not None else {}
+    """Drops per filter and per stage, and the answers the API itself marked as refusals (those items
+    failed before screening and were replaced like any failed item)."""
+    counts = synthesis.counts.counts()
     counts["api_refusals"] = sum(
         teacher.ledger.stage(stage).failures.get("refusal", 0) for stage in ("responses", "improvements")
     )
@@ -329,6 +331,7 @@ def _build(
                     "timeouts": Timeouts.model_validate(built.timeouts.report()),
                     "splits": Splits.model_validate(summary["splits"]),
                     "filters": Filters.model_validate(filter_counts(synthesis, teacher, screens)),
+                    "refill": RefillPart.model_validate(synthesis.refill_part()),
                 }
                 if judged is not None:
                     later["judge"] = judged
@@ -371,6 +374,10 @@ def _synthesize_or_stop(
     drops: DropLog,
     screens: Decontamination | None = None,
 ) -> Any:
+    # --quiet turns datasets' bars off before the build starts; ours follows that choice, and theirs
+    # are silenced during the build either way (they show the library's internals, not the build).
+    progress = ProgressLine(teacher, recipe_prices(recipe), recipe.size) if datasets.is_progress_bar_enabled() else None
+    datasets.disable_progress_bars()
     try:
         return synthesize(
             seed,
@@ -381,6 +388,8 @@ def _synthesize_or_stop(
             filter_settings(recipe),
             drops,
             instruction_filters=[screens] if screens is not None else [],
+            feedback_scope=recipe.feedback_scope,
+            on_progress=progress,
         )
     except (TeacherFatalError, DiskWriteError) as exc:
         received = teacher.ledger.total().answers
@@ -388,3 +397,6 @@ def _synthesize_or_stop(
             f"the build stopped: {exc} (no release was written; the {received} answers received "
             f"this run are in the cache)"
         ) from None
+    finally:
+        if progress is not None:
+            progress.close()

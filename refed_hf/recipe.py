@@ -240,6 +240,13 @@ class Recipe(BaseModel):
         gt=0,
         le=1,
     )
+    feedback_scope: Literal["used", "all"] = option(
+        "used",
+        "write reference-level feedback for the references records are drawn from (used), or for every "
+        "reference of the seed as the paper's collection step did (all)",
+        group="seed",
+        shapes_data=True,
+    )
 
     judge: bool = option(
         False,

@@ -108,7 +108,9 @@ def manifest_of(recipe: Any, seed_facts: dict[str, Any], records: int = 0) -> An
     from refed_hf.release.manifest import make_manifest
     from refed_hf.teacher.accounting import Ledger
 
-    outcome = dict(records=records, wanted=records, shortfall=0, feedback_rows=0, references_used=0, rounds=1)
+    outcome = dict(
+        records=records, wanted=records, shortfall=0, feedback_rows=0, references_used=0, feedback_scope="used"
+    )
     lengths = {name: {"mean": 100.0, "median": 100.0} for name in ("instruction", "response", "improved_response")}
     seed = {"source": seed_facts.get("name", ""), "rows": 0, "kept": 0, "dropped": {}, "shape": "lima", **seed_facts}
     statistics = {"records": records, "per_feature": {}, "lengths": lengths}

@@ -45,7 +45,8 @@ def test_batch_build_gives_the_direct_builds_records_at_batch_rates(workdir: Pat
     assert set(batched.batches.log.submitted.values()) == {1}
     m = manifest(workdir / "batched" / "v0.1.0")
     run, api = m["teacher"]["this_run"], m["batch_api"]
-    assert api["lines"] == run["answers"] == sum(batched.batches.log.submitted.values()) == 76
+    # Feedback for the 2 references used (4), 4 instruction calls, 30 responses, 30 improvements.
+    assert api["lines"] == run["answers"] == sum(batched.batches.log.submitted.values()) == 68
     # The method's four waves emerge by themselves: feedback, instructions, responses, improvements.
     assert [list(wave["stages"]) for wave in api["by_wave"]] == [
         ["feedback"],
@@ -69,8 +70,9 @@ def test_error_expired_and_cancelled_lines_go_into_the_next_batch(workdir: Path,
             batch_faults=BatchFaults(duration=0.1, expire_every=3, cancel_every=4),
         ) as faulty,
     ):
-        assert _build_with(clean, capsys, "clean", "--size", "40")[0] == 0
-        code, _, err = _build_with(faulty, capsys, "faulty", "--size", "40", *FAST)
+        # Feedback for every reference, so the content-filtered one is asked too.
+        assert _build_with(clean, capsys, "clean", "--size", "40", "--feedback-scope", "all")[0] == 0
+        code, _, err = _build_with(faulty, capsys, "faulty", "--size", "40", "--feedback-scope", "all", *FAST)
     assert code == 0, err
     assert _tables(workdir / "faulty" / "v0.1.0") == _tables(workdir / "clean" / "v0.1.0")
     m = manifest(workdir / "faulty" / "v0.1.0")

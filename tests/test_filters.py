@@ -91,9 +91,29 @@ def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, 
     # Refusals through the API's own field fail their item; they are counted and replaced too.
     api = stages["responses"]["failed"].get("refusal", 0) + stages["improvements"]["failed"].get("refusal", 0)
     assert f["api_refusals"] == api > 0
-    # Every record that reached the improvements stage's output was screened.
-    assert f["screened"] == stages["improvements"]["out"]
+    # Each filter screens at the earliest stage that has what it needs: instruction filters before
+    # any response is asked for, so no instruction they drop reaches the responses stage.
+    by_stage = f["by_stage"]
+    assert set(by_stage["instructions"]["dropped"]) == {"seed_leakage", "near_duplicate"}
+    assert (
+        set(by_stage["improvements"]["dropped"]) <= {"refusal", "length"}
+        and "length" in by_stage["improvements"]["dropped"]
+    )
+    assert set(by_stage["responses"]["dropped"]) == {"refusal"}
+    assert by_stage["instructions"]["screened"] == stages["instructions"]["out"]
+    assert stages["responses"]["in"] == stages["instructions"]["out"] - sum(
+        by_stage["instructions"]["dropped"].values()
+    )
+    assert by_stage["responses"]["screened"] == stages["responses"]["out"]
+    assert by_stage["improvements"]["screened"] == stages["improvements"]["out"]
     assert m["references_used"] > SIZE / 20 + 1  # dropped records were made up from further references
+    # A planted duplicate instruction is never sent to the response stage: only its first copy is.
+    asked = [
+        _normal(p.rsplit("### Instruction\n", 1)[1])
+        for p in bad_teacher.log.prompts
+        if "Now respond to the following instruction" in p  # the response stage's prompt
+    ]
+    assert all(asked.count(text) <= 1 for text in stock) and any(text in stock for text in asked)
 
     # Decisions depend on the cache, not on which call finished first: a rerun from the cache
     # (answers in a different order, no latency) keeps and drops exactly the same records.

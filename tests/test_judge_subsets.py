@@ -238,10 +238,6 @@ def test_judged_build_with_subsets_and_decontamination(teacher_env: FakeTeacher,
     assert "win rate" in out or "judge" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the instruction-level screening seam (instructions screened before their responses are bought)",
-)
 def test_no_response_is_paid_for_a_contaminated_instruction(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
     seed = write_lima_seed(workdir / "seed.jsonl", 40)
     code, _, _ = build(capsys, "--seed", str(seed), "--size", "20", "--output", str(workdir / "probe"))

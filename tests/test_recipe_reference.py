@@ -33,7 +33,7 @@ SHAPING = {
     "response_column", "context_column", "max_reference_tokens", "license", "feedback_text", "test_size",
     "language", "dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio",
     "judge", "judge_model", "subsets", "rouge_l_threshold", "decontaminate", "decontaminate_column",
-    "decontaminate_ngram",
+    "decontaminate_ngram", "feedback_scope",
 }  # fmt: skip
 # Every flag of `python -m refed_hf.build`, spelled as users' scripts spell them.
 FLAGS = {
@@ -45,7 +45,7 @@ FLAGS = {
     "--max-timeout-retries", "--batch", "--batch-poll-max", "--batch-token-limit", "--max-budget", "--offline",
     "--teacher-gguf", "--dedup-threshold", "--no-seed-leakage-filter", "--no-refusal-filter", "--no-length-filter",
     "--min-length-ratio", "--judge", "--judge-model", "--subsets", "--rouge-l-threshold", "--decontaminate",
-    "--decontaminate-column", "--decontaminate-ngram", "--push", "--repo-id", "--private", "--dry-run", "-q", "--quiet",
+    "--decontaminate-column", "--decontaminate-ngram", "--feedback-scope", "--push", "--repo-id", "--private", "--dry-run", "-q", "--quiet",
 }  # fmt: skip
 
 

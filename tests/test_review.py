@@ -226,7 +226,12 @@ def test_a_build_keeps_what_it_dropped_beside_its_cache_the_same_whatever_the_ti
         counted = m["stages"][stage]["failed"]
         assert counted, stage  # the faults above make each stage drop something
         assert {r: sum(i["stage"] == stage and i["reason"] == r for i in items) for r in counted} == counted
-    assert all(item["improved_response"] and item["response"] for item in filtered)
+    # Each filter drops at the earliest stage that has what it needs: instruction filters before any
+    # response was bought (the item holds its instruction only), the length filter with both texts.
+    instruction_level = {"seed_leakage", "near_duplicate", "contamination"}
+    assert all(item["instruction"] for item in filtered)
+    assert all(item["response"] is None for item in filtered if item["reason"] in instruction_level)
+    assert all(item["improved_response"] and item["response"] for item in filtered if item["reason"] == "length")
 
     page = _review(workdir / "out" / "v0.1.0", workdir / "review.html")
     assert len(page.data()["dropped"]) == len(items)

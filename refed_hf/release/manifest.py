@@ -218,6 +218,21 @@ class Contamination(Part):
     sources: list[ContaminationSource]
 
 
+class StageDrops(Part):
+    """Items a stage's filters judged, and the drops among them by filter."""
+
+    screened: int = 0
+    dropped: dict[str, int] = {}
+
+
+class RefillPart(Part):
+    """How the run refilled (timing-dependent, unlike the records): calls started for items past the
+    last one the release needed, and the seconds to the first record accepted."""
+
+    speculative_calls: int = 0
+    first_record_s: float | None = None
+
+
 class Filters(Part):
     """Drops per filter; `api_refusals` alone when the build screened nothing."""
 
@@ -226,6 +241,7 @@ class Filters(Part):
     kept: int = 0
     dropped: dict[str, int] = {}
     index_size: int = 0
+    by_stage: dict[str, StageDrops] = {}
     api_refusals: int = 0
     contamination: Contamination | None = None
 
@@ -311,8 +327,9 @@ class Manifest(BaseModel):
     shortfall: int
     feedback_rows: int
     references_used: int
-    rounds: int
+    feedback_scope: str = "all"  # releases built before the scope existed had feedback for every reference
     stages: dict[str, Stage]
+    refill: RefillPart | None = None
     teacher: TeacherPart
     estimated_cost_usd: float | None
     this_run_cost_usd: float | None = None
@@ -362,7 +379,7 @@ def _peak_rss_bytes() -> int:
 def make_manifest(
     recipe: Recipe,
     seed: dict[str, Any],
-    outcome: dict[str, int],
+    outcome: dict[str, Any],
     stage_items: dict[str, tuple[int, int]],
     ledger: Ledger,
     statistics: dict[str, Any],
@@ -372,7 +389,7 @@ def make_manifest(
     batch: dict[str, Any] | None = None,
 ) -> Manifest:
     """The manifest from plain values: the seed report, the synthesis outcome (records, wanted,
-    shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order.
+    shortfall, feedback_rows, references_used, feedback_scope) and items (in, out) per stage, in order.
     `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published).
     The build adds the parts known later: timeouts, splits, filters, then the writer files and quality."""
     total = ledger.total()
@@ -392,7 +409,7 @@ def make_manifest(
         seed=Seed.model_validate(seed),
         **{
             name: outcome[name]
-            for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "rounds")
+            for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "feedback_scope")
         },
         stages={
             stage: Stage.model_validate(
