@@ -23,10 +23,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+# Matched with fullmatch: `$` would also match before a final newline ("2.0.0\n").
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 
 class Prices(BaseModel):
@@ -315,7 +316,7 @@ class Recipe(BaseModel):
     @field_validator("version")
     @classmethod
     def _semver(cls, value: str) -> str:
-        if not SEMVER.match(value):
+        if not SEMVER.fullmatch(value):
             raise ValueError("must be a semantic version X.Y.Z, e.g. 1.0.0")
         return value
 
@@ -341,7 +342,7 @@ class Recipe(BaseModel):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:
-        if not LANGUAGE.match(value):
+        if not LANGUAGE.fullmatch(value):
             raise ValueError("must be a language code as the Hub lists them, e.g. en, fr, zh")
         return value
 
@@ -371,7 +372,7 @@ class Recipe(BaseModel):
     @field_validator("repo_id")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
-        if value is not None and not REPO_ID.match(value):
+        if value is not None and not REPO_ID.fullmatch(value):
             raise ValueError("must be ORG/NAME, e.g. my-org/refed")
         return value
 
@@ -419,7 +420,7 @@ def is_local_seed(seed: str) -> bool:
     """A seed given as a path (or the bundled `demo`), not a Hub dataset id."""
     if seed == "demo" or seed.startswith((".", "/", "~")) or seed.endswith(LOCAL_SEED_SUFFIXES):
         return True
-    return not REPO_ID.match(seed) or Path(seed).expanduser().exists()
+    return not REPO_ID.fullmatch(seed) or Path(seed).expanduser().exists()
 
 
 def _describe(error: ValidationError, origin: str) -> str:
