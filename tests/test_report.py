@@ -153,3 +153,59 @@ def test_report_of_an_empty_release(tmp_path: Path) -> None:
         "improvement.png",
         "lengths.png",
     ]
+
+
+def test_a_judged_release_gets_the_judge_figure_with_the_columns_numbers(
+    teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    import datasets
+
+    write_lima_seed(workdir / "seed.jsonl", single=6)
+    args = ["--seed", "seed.jsonl", "--size", "40"]
+    assert build(capsys, *args, "--output", "plain")[0] == 0
+    code, _, err = build(capsys, *args, "--output", "judged", "--judge")
+    assert code == 0, err
+
+    plain, judged = workdir / "plain" / "v0.1.0", workdir / "judged" / "v0.1.0"
+    assert "judge" not in [Path(f["file"]).stem for f in manifest(plain)["quality"]["figures"]]
+    assert not (plain / "assets" / "judge.png").exists()
+
+    m = manifest(judged)
+    figures = {Path(f["file"]).stem: f for f in m["quality"]["figures"]}
+    assert figures["judge"]["file"] == "assets/judge.png"
+    assert (judged / "assets" / "judge.png").read_bytes().startswith(PNG_MAGIC)
+    assert "![" + figures["judge"]["alt"] + "](assets/judge.png)" in (judged / "README.md").read_text()
+    assert "judge" not in m["quality"]  # its numbers are the manifest's own `judge` part
+
+    rows = datasets.load_dataset(str(judged), "default", split="train")
+    verdicts = [(r["feature"], r["judge"]) for r in rows]
+    count = {name: sum(v["preferred"] == name for _, v in verdicts) for name in ("improved", "original", "tie")}
+    agreed = sum(v["original_first"] == v["improved_first"] for _, v in verdicts)
+    assert 0 < count["improved"] < len(rows) and count["tie"] > 0  # the fake judge gives every verdict
+    assert {key: m["judge"][key] for key in count} == count
+    alt = figures["judge"]["alt"]
+    assert (
+        f"on {len(rows)} records: improved {count['improved']}, original {count['original']}, tie {count['tie']} "
+        f"(win rate {m['judge']['win_rate']})" in alt
+    )
+    assert f"the two orders agree on {agreed} of {len(rows)} records" in alt
+    assert len(rows) - agreed == m["judge"]["disagreements"]
+    for feature in ("subject", "skill"):
+        mine = [v["preferred"] for f, v in verdicts if f == feature]
+        assert mine
+        assert (
+            f"{feature}: improved {mine.count('improved')}, original {mine.count('original')}, tie {mine.count('tie')}"
+            in alt
+        )
+
+    # The CLI draws the same figure and prints the same counts.
+    assert report_main([str(judged), "--out", "judged-report"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"judge:                    improved {count['improved']}, original {count['original']}, tie {count['tie']} "
+        f"of {len(rows)} (win rate {m['judge']['win_rate']}, orders agree on {round(agreed / len(rows), 4)}"
+    ) in out
+    assert (workdir / "judged-report" / "judge.png").read_bytes().startswith(PNG_MAGIC)
+    assert report_main([str(plain), "--out", "plain-report"]) == 0
+    assert "judge" not in capsys.readouterr().out
+    assert not (workdir / "plain-report" / "judge.png").exists()

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..features import JUDGE_COLUMN
 from . import figures
 from .manifest import Filters, Manifest, Quality
 
@@ -38,7 +39,10 @@ FIGURES = {
     "improvement": "improvement.png",
     "features": "features.png",
     "filters": "filters.png",
+    "judge": "judge.png",
 }
+VERDICTS = ("improved", "original", "tie")
+NO_VERDICT = "no_verdict"  # the judge's calls failed for the record
 
 
 def _shards(release: Path, config: str) -> list[Path]:
@@ -52,6 +56,52 @@ def _batches(release: Path, config: str, columns: list[str]) -> Any:
 
 def _rows(release: Path) -> int:
     return sum(pq.ParquetFile(shard).metadata.num_rows for shard in _shards(release, "default"))
+
+
+def _judged(release: Path) -> bool:
+    shards = _shards(release, "default")
+    return bool(shards) and JUDGE_COLUMN in pq.ParquetFile(shards[0]).schema_arrow.names
+
+
+def _judge_numbers(release: Path) -> dict[str, Any]:
+    """The judge's verdicts counted from column `judge`: overall, per feature, and each order's
+    verdict against the other's (the diagonal is where the two orders agree)."""
+    overall: Counter[str] = Counter()
+    by_feature: dict[str, Counter[str]] = {}
+    orders: Counter[tuple[str, str]] = Counter()
+    for batch in _batches(release, "default", ["feature", JUDGE_COLUMN]):
+        columns = batch.to_pydict()
+        for feature, verdict in zip(columns["feature"], columns[JUDGE_COLUMN]):
+            preferred = verdict["preferred"] if verdict is not None else NO_VERDICT
+            overall[preferred] += 1
+            by_feature.setdefault(feature, Counter())[preferred] += 1
+            if verdict is not None:
+                orders[(verdict["original_first"], verdict["improved_first"])] += 1
+    records = sum(overall.values())
+    judged = records - overall[NO_VERDICT]
+    agreed = sum(n for (first, second), n in orders.items() if first == second)
+
+    def share(n: int, of: int) -> float | None:
+        return round(n / of, 4) if of else None
+
+    def counts(tally: Counter[str]) -> dict[str, int]:
+        return {name: tally[name] for name in (*VERDICTS, NO_VERDICT)}
+
+    return {
+        "records": records,
+        "judged": judged,
+        **counts(overall),
+        "disagreements": judged - agreed,
+        # Shares of all records, as the manifest's `judge` part gives them: no verdict is no win.
+        "win_rate": share(overall["improved"], records),
+        "tie_share": share(overall["tie"], records),
+        "agreement_share": share(agreed, judged),
+        "by_feature": {
+            feature: {**counts(tally), "win_rate": share(tally["improved"], sum(tally.values()))}
+            for feature, tally in sorted(by_feature.items())
+        },
+        "orders": {f"{first}/{second}": n for (first, second), n in sorted(orders.items())},
+    }
 
 
 def _pick(rows: int, size: int) -> set[int]:
@@ -170,14 +220,50 @@ def quality_report(
         figures.filters(filters.kept, dropped, out / FIGURES["filters"])
         summary = ", ".join(f"{name} {n}" for name, n in dropped.items())
         drawn.append(("filters", f"Bar chart of records kept ({filters.kept}) and dropped per filter ({summary})"))
+    if _judged(release):
+        judge = _judge_numbers(release)
+        numbers["judge"] = judge
+        rows = {"all": _segments(judge), **{name: _segments(part) for name, part in judge["by_feature"].items()}}
+        figures.judge(rows, _order_matrix(judge["orders"]), out / FIGURES["judge"])
+        per_feature = "; ".join(
+            f"{name}: improved {part['improved']}, original {part['original']}, tie {part['tie']}"
+            for name, part in judge["by_feature"].items()
+        )
+        drawn.append(
+            (
+                "judge",
+                f"Stacked bars of the judge's verdicts on {judge['records']} records: improved {judge['improved']}, "
+                f"original {judge['original']}, tie {judge['tie']}"
+                + (f", no verdict {judge[NO_VERDICT]}" if judge[NO_VERDICT] else "")
+                + f" (win rate {judge['win_rate']}); by feature, {per_feature}. A grid of the verdict with the "
+                f"original response shown first against the verdict with it shown second: the two orders agree "
+                f"on {judge['judged'] - judge['disagreements']} of {judge['judged']} records",
+            )
+        )
     numbers["figures"] = [{"file": FIGURES[key], "alt": alt} for key, alt in drawn]
     return numbers
+
+
+def _segments(part: dict[str, Any]) -> dict[str, int]:
+    """A part of the judge's numbers as the figure's bar segments: the verdicts, then the records without one."""
+    counts = {name: part[name] for name in VERDICTS}
+    return {**counts, "no verdict": part[NO_VERDICT]} if part[NO_VERDICT] else counts
+
+
+def _order_matrix(orders: dict[str, int]) -> np.ndarray:
+    """Counts as a 3x3 grid: rows the verdict with the original first, columns with the improved first."""
+    grid = np.zeros((len(VERDICTS), len(VERDICTS)), dtype=np.int64)
+    for key, n in orders.items():
+        first, second = key.split("/")
+        grid[VERDICTS.index(first), VERDICTS.index(second)] = n
+    return grid
 
 
 def add_to_release(staging: Path, manifest: Manifest) -> Manifest:
     """The writer's hook: figures into the release's `assets/`, numbers into its manifest."""
     quality = quality_report(staging, manifest.filters, staging / ASSETS)
     del quality["filters"]  # already in the manifest, under `filters`
+    quality.pop("judge", None)  # the manifest has the judge's own part; the figure's alt text the rest
     quality["figures"] = [{**figure, "file": f"{ASSETS}/{figure['file']}"} for figure in quality["figures"]]
     return manifest.model_copy(update={"quality": Quality.model_validate(quality)})
 
@@ -192,6 +278,18 @@ def describe(numbers: dict[str, Any]) -> str:
         lines.append(f"refused (API field):      {filters.api_refusals} (failed before screening, replaced)")
     else:
         lines.append("filters:                  not recorded (release built before the filters)")
+    judge = numbers.get("judge")
+    if judge is not None:
+        lines.append(
+            f"judge:                    improved {judge['improved']}, original {judge['original']}, tie {judge['tie']} "
+            f"of {judge['records']} (win rate {judge['win_rate']}, orders agree on {judge['agreement_share']} "
+            "of the judged)"
+        )
+        for feature, part in judge["by_feature"].items():
+            lines.append(
+                f"judge, {feature + ':':<18}improved {part['improved']}, original {part['original']}, "
+                f"tie {part['tie']} (win rate {part['win_rate']})"
+            )
     median = numbers["median_length"]
     lines += [
         f"median length (chars):    instruction {median['instruction']}, response {median['response']}, "
