@@ -100,12 +100,12 @@ def judge(rows: dict[str, dict[str, int]], orders: np.ndarray, path: Path) -> No
         1, 2, figsize=(10, 3.4), layout="constrained", gridspec_kw={"width_ratios": [1.7, 1]}
     )
     names = list(reversed(rows))  # "all" at the top
+    totals = np.array([max(sum(rows[name].values()), 1) for name in names], dtype=float)
     left = np.zeros(len(names))
     for verdict, colour in VERDICT_COLOURS.items():
         counts = np.array([rows[name].get(verdict, 0) for name in names], dtype=float)
         if not counts.any():
             continue
-        totals = np.array([max(sum(rows[name].values()), 1) for name in names], dtype=float)
         shares = counts / totals
         drawn = bars.barh(range(len(names)), shares, left=left, color=colour, label=verdict)
         bars.bar_label(drawn, labels=[f"{s:.0%}" if s >= 0.06 else "" for s in shares], label_type="center", fontsize=8)
@@ -115,7 +115,7 @@ def judge(rows: dict[str, dict[str, int]], orders: np.ndarray, path: Path) -> No
     bars.set_xlabel("share of records")
     bars.set_title("judge's verdict (both orders)")
     bars.legend(fontsize=8, ncols=len(VERDICT_COLOURS), loc="upper center", bbox_to_anchor=(0.5, -0.22))
-    verdicts = ["improved", "original", "tie"]
+    verdicts = list(VERDICT_COLOURS)[:3]
     grid.imshow(orders, cmap="Blues")
     for (row, column), n in np.ndenumerate(orders):
         colour = "white" if orders.max() and n > orders.max() / 2 else "black"

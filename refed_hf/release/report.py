@@ -100,7 +100,8 @@ def _judge_numbers(release: Path) -> dict[str, Any]:
             feature: {**counts(tally), "win_rate": share(tally["improved"], sum(tally.values()))}
             for feature, tally in sorted(by_feature.items())
         },
-        "orders": {f"{first}/{second}": n for (first, second), n in sorted(orders.items())},
+        # orders[original first][improved first]: records judged so in each order.
+        "orders": {first: {second: orders[(first, second)] for second in VERDICTS} for first in VERDICTS},
     }
 
 
@@ -221,25 +222,8 @@ def quality_report(
         summary = ", ".join(f"{name} {n}" for name, n in dropped.items())
         drawn.append(("filters", f"Bar chart of records kept ({filters.kept}) and dropped per filter ({summary})"))
     if _judged(release):
-        judge = _judge_numbers(release)
-        numbers["judge"] = judge
-        rows = {"all": _segments(judge), **{name: _segments(part) for name, part in judge["by_feature"].items()}}
-        figures.judge(rows, _order_matrix(judge["orders"]), out / FIGURES["judge"])
-        per_feature = "; ".join(
-            f"{name}: improved {part['improved']}, original {part['original']}, tie {part['tie']}"
-            for name, part in judge["by_feature"].items()
-        )
-        drawn.append(
-            (
-                "judge",
-                f"Stacked bars of the judge's verdicts on {judge['records']} records: improved {judge['improved']}, "
-                f"original {judge['original']}, tie {judge['tie']}"
-                + (f", no verdict {judge[NO_VERDICT]}" if judge[NO_VERDICT] else "")
-                + f" (win rate {judge['win_rate']}); by feature, {per_feature}. A grid of the verdict with the "
-                f"original response shown first against the verdict with it shown second: the two orders agree "
-                f"on {judge['judged'] - judge['disagreements']} of {judge['judged']} records",
-            )
-        )
+        numbers["judge"], alt = _draw_judge(release, out / FIGURES["judge"])
+        drawn.append(("judge", alt))
     numbers["figures"] = [{"file": FIGURES[key], "alt": alt} for key, alt in drawn]
     return numbers
 
@@ -250,13 +234,25 @@ def _segments(part: dict[str, Any]) -> dict[str, int]:
     return {**counts, "no verdict": part[NO_VERDICT]} if part[NO_VERDICT] else counts
 
 
-def _order_matrix(orders: dict[str, int]) -> np.ndarray:
-    """Counts as a 3x3 grid: rows the verdict with the original first, columns with the improved first."""
-    grid = np.zeros((len(VERDICTS), len(VERDICTS)), dtype=np.int64)
-    for key, n in orders.items():
-        first, second = key.split("/")
-        grid[VERDICTS.index(first), VERDICTS.index(second)] = n
-    return grid
+def _draw_judge(release: Path, path: Path) -> tuple[dict[str, Any], str]:
+    """The judge's figure: its numbers and its alt text."""
+    judge = _judge_numbers(release)
+    rows = {"all": _segments(judge), **{name: _segments(part) for name, part in judge["by_feature"].items()}}
+    orders = np.array([[judge["orders"][first][second] for second in VERDICTS] for first in VERDICTS])
+    figures.judge(rows, orders, path)
+    per_feature = "; ".join(
+        f"{name}: improved {part['improved']}, original {part['original']}, tie {part['tie']}"
+        for name, part in judge["by_feature"].items()
+    )
+    missing = f", no verdict {judge[NO_VERDICT]}" if judge[NO_VERDICT] else ""
+    alt = (
+        f"Stacked bars of the judge's verdicts on {judge['records']} records: improved {judge['improved']}, "
+        f"original {judge['original']}, tie {judge['tie']}{missing} (win rate {judge['win_rate']}); by feature, "
+        f"{per_feature}. A grid of the verdict with the original response shown first against the verdict with "
+        f"it shown second: the two orders agree on {judge['judged'] - judge['disagreements']} of "
+        f"{judge['judged']} records"
+    )
+    return judge, alt
 
 
 def add_to_release(staging: Path, manifest: Manifest) -> Manifest:
@@ -287,7 +283,7 @@ def describe(numbers: dict[str, Any]) -> str:
         )
         for feature, part in judge["by_feature"].items():
             lines.append(
-                f"judge, {feature + ':':<18}improved {part['improved']}, original {part['original']}, "
+                f"judge, {feature + ':':<19}improved {part['improved']}, original {part['original']}, "
                 f"tie {part['tie']} (win rate {part['win_rate']})"
             )
     median = numbers["median_length"]
