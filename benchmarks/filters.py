@@ -2,7 +2,8 @@
 
 Synthetic records (instructions of 8-30 words from a 5,000-word vocabulary, 5% planted duplicates,
 1% copies of a seed instruction, 2% refusals, 2% truncated improvements; a seed of 1,000 instructions) go through the pipeline's screening step exactly as in a
-build: a batched `Dataset.map` of 640 records (32 references x 20) calling `RecordScreen.keep`.
+build: the instruction-level filters on each instruction, then the response and improvement filters,
+here inside a batched `Dataset.map` of 640 records (32 references x 20).
 Every figure is a ratio against a bound measured in the same run:
 
   time    the work no near-duplicate filter can skip: datasketch's MinHash signatures of the same
@@ -36,7 +37,8 @@ import datasets  # noqa: E402
 from datasketch import MinHash, MinHashLSH  # noqa: E402
 
 from refed_hf.builder.dedup import NUM_PERM, shingles, words  # noqa: E402
-from refed_hf.builder.filters import RecordScreen  # noqa: E402
+from refed_hf.builder.filters import improvement_drop, response_drop  # noqa: E402
+from refed_hf.builder.instruction_filters import instruction_filters  # noqa: E402
 from refed_hf.job import filter_settings  # noqa: E402
 from refed_hf.recipe import Recipe  # noqa: E402
 
@@ -84,14 +86,49 @@ def _peak(fn: Callable[[], Any]) -> tuple[int, Any]:
     return peak, result
 
 
-def _screen_map(records: datasets.Dataset, seed_instructions: list[str]) -> tuple[RecordScreen, datasets.Dataset]:
-    screen = RecordScreen(filter_settings(Recipe()), seed_instructions)
+class _Screen:
+    """The build's filters in the order a build asks them, counting as the manifest does."""
+
+    def __init__(self, seed_instructions: list[str]) -> None:
+        self.settings = filter_settings(Recipe())
+        self.filters = instruction_filters(self.settings, seed_instructions)
+        self.dropped: dict[str, int] = {}
+        self.kept = self.screened = 0
+
+    def keep(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        names = list(batch)
+        kept: dict[str, list[Any]] = {name: [] for name in names}
+        for position, values in enumerate(zip(*batch.values())):
+            row = dict(zip(names, values))
+            self.screened += 1
+            if position % 20 == 0:  # a build hands each reference's instructions over at once
+                self.filters.prepare(batch["instruction"][position : position + 20])
+            reason = next((f.name for f in self.filters if f.check(row["instruction"]) is not None), None)
+            if reason is None:
+                found = response_drop(self.settings, row["response"]) or improvement_drop(
+                    self.settings, row["response"], row["improved_response"]
+                )
+                reason = found[0] if found else None
+            if reason is not None:
+                self.dropped[reason] = self.dropped.get(reason, 0) + 1
+                continue
+            self.kept += 1
+            for name in names:
+                kept[name].append(row[name])
+        return kept
+
+    def counts(self) -> dict[str, Any]:
+        return {"screened": self.screened, "kept": self.kept, "dropped": self.dropped}
+
+
+def _screen_map(records: datasets.Dataset, seed_instructions: list[str]) -> tuple[_Screen, datasets.Dataset]:
+    screen = _Screen(seed_instructions)
     kept = records.map(screen.keep, batched=True, batch_size=BATCH, load_from_cache_file=False, keep_in_memory=True)
     return screen, kept
 
 
-def _screen_only(columns: dict[str, list[Any]], seed_instructions: list[str]) -> RecordScreen:
-    screen = RecordScreen(filter_settings(Recipe()), seed_instructions)
+def _screen_only(columns: dict[str, list[Any]], seed_instructions: list[str]) -> _Screen:
+    screen = _Screen(seed_instructions)
     for start in range(0, len(columns["instruction"]), BATCH):
         screen.keep({name: values[start : start + BATCH] for name, values in columns.items()})
     return screen

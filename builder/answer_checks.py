@@ -3,7 +3,7 @@ nothing, and new instructions that repeat the reference or each other.
 
 An improvement is rejected through `Teacher.ask(check=...)`, so it is asked again like any answer
 that does not validate, and counted as `no_change` / `empty_analysis` if the re-asks do not fix it.
-Repeated instructions are dropped and counted; the pipeline's top-up rounds make up the records.
+Repeated instructions are dropped and counted; the next candidates make up the records.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The filters a record passes before it is accepted, each counted, each on unless the recipe says off.
+"""The filters an item passes before it becomes a record, each counted, each on unless the recipe says off.
 
-`RecordScreen.keep` is handed every candidate record in the release's order (reference order from
-`--random-seed`, then feature, then index) and returns the ones kept; a kept instruction enters the
-near-duplicate index, so the first of two near-duplicates wins whatever call finished first. A
-record is counted against the first filter that rejects it, in this order (cheapest first):
+Each filter runs at the earliest stage that has what it needs, so nothing is paid for an item a
+filter would drop anyway: `instruction_filters` judge the new instruction before any response is asked
+for it (near-duplicates, seed leakage); the filters here judge the response as soon as it arrives and
+the improved response as soon as it arrives. An item is counted against the first filter that drops
+it (`filter_counts.FilterCounts`, per filter and per stage):
 
   refusal         the response or the improved response is a refusal or apology instead of an answer
                   (`REFUSAL_PATTERNS`, matched at the start of the text), or is empty once markup is
@@ -11,19 +12,17 @@ record is counted against the first filter that rejects it, in this order (cheap
                   records: the teacher client fails those items, and the manifest counts them too.
   length          the improved response is shorter than `min_length_ratio` times the response it
                   improves: the teacher cut instead of improving.
-  seed_leakage    the instruction is a near-duplicate of an instruction of the seed.
-  near_duplicate  the instruction is a near-duplicate of one already accepted in this release.
+  contamination   (instruction-level) the instruction shares a long word n-gram with a prompt of an
+                  evaluation set (`decontamination.py`, with `--decontaminate`).
+  seed_leakage    (instruction-level) the instruction is a near-duplicate of an instruction of the seed.
+  near_duplicate  (instruction-level) the instruction is a near-duplicate of one screened before it.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
-from typing import Any
-
-from .dedup import NearDuplicateIndex
-from .drops import NO_DROPS, DropLog
+from typing import Any, Protocol
 
 FILTERS = ("refusal", "length", "seed_leakage", "near_duplicate")
 
@@ -53,6 +52,15 @@ def is_empty(text: str) -> bool:
     return not _WORDISH.search(_TAG.sub(" ", text))
 
 
+class InstructionFilter(Protocol):
+    """A filter that judges a new instruction alone: the reason it is dropped, or None (see
+    `instruction_filters`, where the build's filters of this kind are listed)."""
+
+    name: str
+
+    def check(self, instruction: str, reference: Any = None) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class FilterSettings:
     """The recipe's filter fields, as the job hands them over (their defaults live on the recipe).
@@ -78,69 +86,17 @@ class FilterSettings:
         }
 
 
-class RecordScreen:
-    """Stateful across rounds: the near-duplicate index holds every instruction accepted so far."""
+def response_drop(settings: FilterSettings, response: str) -> tuple[str, str] | None:
+    """(filter, reason) when a new response must be dropped before its improvement is asked for."""
+    if settings.refusal and (is_refusal(response) or is_empty(response)):
+        return "refusal", "the response is a refusal or empty"
+    return None
 
-    def __init__(
-        self, settings: FilterSettings, seed_instructions: list[str] | None = None, drops: DropLog = NO_DROPS
-    ) -> None:
-        self.settings = settings
-        self.drops = drops
-        self.dropped: Counter[str] = Counter({name: 0 for name in FILTERS})
-        self.screened = 0
-        self.kept = 0
-        threshold = settings.dedup_threshold
-        self._release = NearDuplicateIndex(threshold) if threshold is not None else None
-        self._seed = NearDuplicateIndex(settings.seed_leakage_threshold) if settings.seed_leakage else None
-        if self._seed is not None:
-            self._seed.add_texts(seed_instructions or [])
 
-    def _reason(self, record: dict[str, Any]) -> str | None:
-        s = self.settings
-        response, improved = record["response"], record["improved_response"]
-        if s.refusal and any(is_refusal(text) or is_empty(text) for text in (response, improved)):
-            return "refusal"
-        if s.length and len(improved.strip()) < s.min_length_ratio * len(response.strip()):
-            return "length"
-        return None
-
-    def keep(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        """The records of a columnar batch that pass every filter, in order."""
-        names = list(batch)
-        rows = [dict(zip(names, values)) for values in zip(*batch.values())]
-        instructions = [row["instruction"] for row in rows]
-        seed_keys = self._seed.keys(instructions) if self._seed is not None else None
-        # Both indexes share their band parameters when the thresholds agree: compute the keys once.
-        release_keys = None
-        if self._release is not None:
-            same = self._seed is not None and self._seed.threshold == self._release.threshold
-            release_keys = seed_keys if same else self._release.keys(instructions)
-        kept: dict[str, list[Any]] = {name: [] for name in names}
-        for i, row in enumerate(rows):
-            self.screened += 1
-            reason = self._reason(row)
-            if reason is None and seed_keys is not None and self._seed.seen(seed_keys[i]):  # type: ignore[union-attr]
-                reason = "seed_leakage"
-            if reason is None and release_keys is not None:
-                if self._release.seen(release_keys[i]):  # type: ignore[union-attr]
-                    reason = "near_duplicate"
-                else:
-                    self._release.add(release_keys[i])  # type: ignore[union-attr]
-            if reason is not None:
-                self.dropped[reason] += 1
-                self.drops.record_drop("filters", reason, row)
-                continue
-            self.kept += 1
-            for name in names:
-                kept[name].append(row[name])
-        return kept
-
-    def counts(self) -> dict[str, Any]:
-        """For the manifest: screened = kept + the sum of dropped."""
-        return {
-            "settings": self.settings.as_dict(),
-            "screened": self.screened,
-            "kept": self.kept,
-            "dropped": dict(self.dropped),
-            "index_size": self._release.size if self._release is not None else 0,
-        }
+def improvement_drop(settings: FilterSettings, response: str, improved: str) -> tuple[str, str] | None:
+    """(filter, reason) when an improved response must be dropped."""
+    if settings.refusal and (is_refusal(improved) or is_empty(improved)):
+        return "refusal", "the improved response is a refusal or empty"
+    if settings.length and len(improved.strip()) < settings.min_length_ratio * len(response.strip()):
+        return "length", f"the improved response is shorter than {settings.min_length_ratio} x the response"
+    return None

@@ -1,40 +1,30 @@
-"""One reference's way through every stage, as the async batched function of a `Dataset.map`.
+"""A reference's way to its candidates, and a candidate's way to a record: the stages chained per item.
 
-A reference's feedback, its instructions, their responses and their improvements are chained
-per item, not per stage: a response's improvement starts the moment that response arrives. As
-`datasets` runs the batches of an async map concurrently, calls of every stage and of many
-references are in flight together, and the run's limiter alone decides how many: the teacher is
-kept at its limit instead of waiting on the slowest call of each stage.
+A reference opens with its feedback and, once that is in, asks for new instructions of both features
+at once. Each new instruction that passes the instruction-level filters becomes a `Candidate`: its
+response is asked for, screened the moment it arrives, then its improvement, screened in turn. No stage
+waits for another item: `refill.Refill` decides which references to open and which candidates to start.
+
+Both coroutines only fill in their outcome; what counts (tallies, drops, records) is decided later,
+in the release's fixed order, by `refill.Refill`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-import datasets
-
-from refed_hf.features import RECORD_FEATURES
-from refed_hf.prompt_sets import PromptSet, feedback_columns, feedback_features
+from refed_hf.prompt_sets import PromptSet, feedback_columns
 from refed_hf.schemas import FEATURES, Improvement
 from refed_hf.teacher import Failed, Teacher
 
 from . import stages
-from .drops import NO_DROPS, DropLog
-from .plan import split_quota
+from .filter_counts import Dropped
+from .filters import FilterSettings, improvement_drop, response_drop
 from .stages import Reference, ReferenceLevelFeedback
-
-
-def flow_features(prompt_set: PromptSet) -> datasets.Features:
-    """A reference's row after the flow: its feedback (in the prompt set's shape) and its records."""
-    return datasets.Features(
-        {
-            **feedback_features(prompt_set),
-            "feedback_ok": datasets.Value("bool"),
-            "records": datasets.List(dict(RECORD_FEATURES)),
-        }
-    )
 
 
 class StageTally:
@@ -51,140 +41,140 @@ class StageTally:
         self.items_out[stage] += n
 
 
-class ReferenceFlow:
-    """`Dataset.map(flow.run, batched=True)` over rows (reference_id, instruction, response, quota).
+@dataclass
+class OpenedReference:
+    """A reference drawn for records: its feedback, then its new instructions per feature."""
 
-    `run` is a bound coroutine function, not `__call__`: datasets recognises async functions with
-    `inspect.iscoroutinefunction`, which is false for a callable object.
-    """
+    rank: int  # its place in the drawn order
+    ref: Reference
+    seed_row: dict[str, Any]
+    rlf: ReferenceLevelFeedback | None = None
+    instructions: dict[str, list[str] | None] = field(default_factory=dict)  # None: the call failed
+    calls_started: int = 0
+    done: bool = False
+    failure: str | None = None  # why its feedback failed
+    # Instructions its answers dropped (repeats), handed to the drop log when the ordered pass reaches it.
+    repeats: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
-    def __init__(
-        self,
-        teacher: Teacher,
-        tally: StageTally,
-        prompt_set: PromptSet,
-        references_in_flight: int = 64,
-        drops: DropLog = NO_DROPS,
-    ) -> None:
-        self.teacher = teacher
-        self.prompt_set = prompt_set
-        self.features = flow_features(prompt_set)
-        self.tally = tally
-        self.drops = drops
-        self.records_made = 0
-        self.count_feedback = True
-        self.references_in_flight = references_in_flight
-        self._admission: asyncio.Semaphore | None = None
-        self._admission_loop: asyncio.AbstractEventLoop | None = None
+    def record_drop(self, stage: str, reason: str, item: dict[str, Any]) -> None:
+        self.repeats.append((stage, reason, dict(item)))
 
-    def _admit(self) -> asyncio.Semaphore:
-        # datasets starts up to a thousand batches at once; admitting only enough references to keep
-        # the teacher busy bounds memory (pending requests and records) whatever the size of the build.
-        loop = asyncio.get_running_loop()
-        if self._admission is None or self._admission_loop is not loop:
-            self._admission = asyncio.Semaphore(self.references_in_flight)
-            self._admission_loop = loop
-        return self._admission
-
-    async def run(self, batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        refs = [
-            Reference(rid, instruction, response, system)
-            for rid, instruction, response, system in zip(
-                batch["reference_id"], batch["instruction"], batch["response"], batch["system"]
-            )
-        ]
-        async with self._admit():
-            results = await asyncio.gather(*(self._reference(ref, quota) for ref, quota in zip(refs, batch["quota"])))
-        columns: dict[str, list[Any]] = {name: [] for name in self.features}
-        for index, (ref, (rlf, records)) in enumerate(zip(refs, results)):
-            columns["seed_split"].append(batch["seed_split"][index])
-            columns["seed_row"].append(batch["seed_row"][index])
-            columns["reference_id"].append(ref.reference_id)
-            columns["instruction"].append(ref.instruction)
-            columns["response"].append(ref.response)
-            for name, value in feedback_columns(
-                self.prompt_set, rlf.features if rlf else None, rlf.feedback if rlf else None
-            ).items():
-                columns[name].append(value)
-            columns["feedback_ok"].append(rlf is not None)
-            columns["system"].append(ref.system)
-            columns["records"].append(records)
-        return columns
-
-    async def _reference(
-        self, ref: Reference, quota: int
-    ) -> tuple[ReferenceLevelFeedback | None, list[dict[str, Any]]]:
-        if self.count_feedback:
-            self.tally.enter(stages.FEEDBACK)
-        rlf = await stages.reference_feedback(self.teacher, self.prompt_set, ref)
+    async def run(self, teacher: Teacher, prompt_set: PromptSet, going_on: Callable[[], bool]) -> None:
+        self.calls_started += 2
+        rlf = await stages.reference_feedback(teacher, prompt_set, self.ref)
         if isinstance(rlf, Failed):
-            self.drops.record_drop(stages.FEEDBACK, rlf.reason, {"reference_id": ref.reference_id})
-            return None, []
-        if self.count_feedback:
-            self.tally.leave(stages.FEEDBACK)
-        if quota <= 0:
-            return rlf, []
-        wanted = split_quota(quota)
-        per_feature = await asyncio.gather(
-            *(self._feature(ref, rlf, feature, wanted[feature]) for feature in FEATURES if wanted[feature] > 0)
+            self.failure = rlf.reason
+            return
+        self.rlf = rlf
+        if not going_on():
+            return
+        self.calls_started += len(FEATURES)
+        answers = await asyncio.gather(
+            *(stages.new_instructions(teacher, prompt_set, self.ref, rlf, feature, self) for feature in FEATURES)
         )
-        records = [record for chunk in per_feature for record in chunk]
-        self.records_made += len(records)
-        return rlf, records
+        for feature, answer in zip(FEATURES, answers):
+            self.instructions[feature] = None if isinstance(answer, Failed) else answer
 
-    async def _feature(
-        self, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, wanted: int
-    ) -> list[dict[str, Any]]:
-        self.tally.enter(stages.INSTRUCTIONS)
-        instructions = await stages.new_instructions(self.teacher, self.prompt_set, ref, rlf, feature, self.drops)
-        if isinstance(instructions, Failed):
-            self.drops.record_drop(
-                stages.INSTRUCTIONS, instructions.reason, {"reference_id": ref.reference_id, "feature": feature}
-            )
-            return []
-        chosen = instructions[:wanted]
-        self.tally.leave(stages.INSTRUCTIONS, len(chosen))
-        made = await asyncio.gather(
-            *(self._record(ref, rlf, feature, index, text) for index, text in enumerate(chosen))
-        )
-        return [record for record in made if record is not None]
+    def candidates(self) -> list[tuple[int, str, str]]:
+        """(index, feature, instruction) in the release's order: index first, so that a reference
+        asked for few records gives both features alike."""
+        per_feature = {feature: self.instructions.get(feature) or [] for feature in FEATURES}
+        longest = max((len(texts) for texts in per_feature.values()), default=0)
+        return [
+            (index, feature, per_feature[feature][index])
+            for index in range(longest)
+            for feature in FEATURES
+            if index < len(per_feature[feature])
+        ]
 
-    async def _record(
-        self, ref: Reference, rlf: ReferenceLevelFeedback, feature: str, index: int, instruction: str
-    ) -> dict[str, Any] | None:
-        identity = f"{ref.reference_id}/{feature}/{index}"
-        self.tally.enter(stages.RESPONSES)
-        item = {"reference_id": ref.reference_id, "feature": feature, "instruction": instruction}
-        response = await stages.respond(self.teacher, self.prompt_set, ref, identity, instruction)
+
+@dataclass
+class Candidate:
+    """A new instruction that passed the instruction-level filters, on its way to a record."""
+
+    opened: OpenedReference
+    feature: str
+    index: int
+    instruction: str
+    launched: bool = False
+    done: bool = False
+    response: str | None = None
+    improvement: Improvement | None = None
+    dropped: Dropped | None = None
+    calls_started: int = 0
+    failure: str | None = None  # why a call of its failed
+
+    @property
+    def identity(self) -> str:
+        return f"{self.opened.ref.reference_id}/{self.feature}/{self.index}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.done and self.improvement is not None and self.dropped is None
+
+    async def run(
+        self, teacher: Teacher, prompt_set: PromptSet, settings: FilterSettings, going_on: Callable[[], bool]
+    ) -> None:
+        ref, rlf = self.opened.ref, self.opened.rlf
+        assert rlf is not None  # candidates come only from references with feedback
+        self.calls_started += 1
+        response = await stages.respond(teacher, prompt_set, ref, self.identity, self.instruction)
         if isinstance(response, Failed):
-            self.drops.record_drop(stages.RESPONSES, response.reason, item)
-            return None
-        self.tally.leave(stages.RESPONSES)
-        self.tally.enter(stages.IMPROVEMENTS)
-        improvement = await stages.improve(self.teacher, self.prompt_set, rlf.feedback, identity, instruction, response)
+            self.failure = response.reason
+            return
+        self.response = response
+        dropped = response_drop(settings, response)
+        if dropped is not None:
+            self.dropped = Dropped(stages.RESPONSES, *dropped)
+            return
+        if not going_on():
+            return
+        self.calls_started += 1
+        improvement = await stages.improve(teacher, prompt_set, rlf.feedback, self.identity, self.instruction, response)
         if isinstance(improvement, Failed):  # incl. the answer checks' no_change / empty_analysis
-            self.drops.record_drop(stages.IMPROVEMENTS, improvement.reason, {**item, "response": response})
-            return None
-        self.tally.leave(stages.IMPROVEMENTS)
-        return _record(instruction, response, improvement, ref.reference_id, feature, self.teacher.model)
+            self.failure = improvement.reason
+            return
+        dropped = improvement_drop(settings, response, improvement.improved_response)
+        if dropped is not None:
+            self.dropped = Dropped(stages.IMPROVEMENTS, *dropped)
+        self.improvement = improvement
+
+    def item(self) -> dict[str, Any]:
+        """The ids and texts of this item so far (for a dropped item's log)."""
+        return {
+            "reference_id": self.opened.ref.reference_id,
+            "feature": self.feature,
+            "index": self.index,
+            "instruction": self.instruction,
+            "response": self.response,
+            "improved_response": self.improvement.improved_response if self.improvement else None,
+        }
+
+    def record(self, model: str) -> dict[str, Any]:
+        assert self.response is not None and self.improvement is not None
+        return {
+            "instruction": self.instruction,
+            "response": self.response,
+            "analysis": self.improvement.analysis.model_dump(),
+            "implementation_strategy": self.improvement.implementation_strategy.model_dump(),
+            "improved_response": self.improvement.improved_response,
+            "reference_id": self.opened.ref.reference_id,
+            "feature": self.feature,
+            "teacher_model": model,
+        }
 
 
-def _record(
-    instruction: str, response: str, improvement: Improvement, reference_id: str, feature: str, model: str
-) -> dict[str, Any]:
+def feedback_row(opened: OpenedReference, prompt_set: PromptSet) -> dict[str, Any]:
+    """A row of config `feedback` for a reference whose feedback was written, in the prompt set's shape."""
+    rlf = opened.rlf
+    assert rlf is not None
+    row = opened.seed_row
     return {
-        "instruction": instruction,
-        "response": response,
-        "analysis": improvement.analysis.model_dump(),
-        "implementation_strategy": improvement.implementation_strategy.model_dump(),
-        "improved_response": improvement.improved_response,
-        "reference_id": reference_id,
-        "feature": feature,
-        "teacher_model": model,
+        "seed_split": row["seed_split"],
+        "seed_row": row["seed_row"],
+        "reference_id": row["reference_id"],
+        "instruction": row["instruction"],
+        "response": row["response"],
+        **feedback_columns(prompt_set, rlf.features, rlf.feedback),
+        "system": row["system"],
     }
-
-
-def explode_records(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """Batched map: the records nested in each reference's row, one row each."""
-    records = [record for nested in batch["records"] for record in nested]
-    return {name: [record[name] for record in records] for name in RECORD_FEATURES}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -18,7 +19,7 @@ from refed_hf.schemas import GeneratedInstructions, GeneratedResponse, Improveme
 from refed_hf.teacher import Failed, Teacher
 
 from .answer_checks import distinct_instructions, improvement_check
-from .drops import NO_DROPS, DropLog
+from .drops import NO_DROPS
 from .plan import INSTRUCTIONS_PER_FEATURE
 
 FEEDBACK = "feedback"
@@ -26,6 +27,12 @@ INSTRUCTIONS = "instructions"
 RESPONSES = "responses"
 IMPROVEMENTS = "improvements"
 STAGES = (FEEDBACK, INSTRUCTIONS, RESPONSES, IMPROVEMENTS)
+
+
+class DropSink(Protocol):
+    """Where a dropped item goes (`drops.DropLog`, or a reference holding its drops for the ordered pass)."""
+
+    def record_drop(self, stage: str, reason: str, item: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,7 @@ async def new_instructions(
     ref: Reference,
     rlf: ReferenceLevelFeedback,
     feature: str,
-    drops: DropLog = NO_DROPS,
+    drops: DropSink = NO_DROPS,
 ) -> list[str] | Failed:
     """Ten new instructions in the spirit of one feature (subject or skill) of the reference.
 

@@ -15,11 +15,18 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from pydantic import BaseModel
 
-from refed_hf.features import FEEDBACK_FEATURES, PREFERENCE_FEATURES, RECORD_FEATURES, SFT_FEATURES
+from refed_hf.features import (
+    FEEDBACK_FEATURES,
+    JUDGE_COLUMN,
+    JUDGED_RECORD_FEATURES,
+    PREFERENCE_FEATURES,
+    RECORD_FEATURES,
+    SFT_FEATURES,
+)
 from refed_hf.prompt_sets import PROMPT_SETS, PromptSet, feedback_features
 from refed_hf.release.ablations import ABLATION_CONFIGS
 from refed_hf.release.manifest import FilterSettings, Manifest
-from refed_hf.schemas import PreferenceExample, Record, SftExample
+from refed_hf.schemas import JudgeColumn, PreferenceExample, Record, SftExample
 
 TEMPLATE = Path(__file__).with_name("template.md")
 EXAMPLE_TEXT_LIMIT = 300
@@ -37,11 +44,6 @@ CONFIG_FEATURES = {
 def prompt_set_of(manifest: Manifest) -> PromptSet:
     """The prompt set that built a release, as its manifest names it (`concise` before there was a choice)."""
     return PROMPT_SETS[manifest.prompt_set.name]
-
-
-def config_features(manifest: Manifest) -> dict[str, datasets.Features]:
-    """Every config's Features in this release: `feedback` follows the prompt set that built it."""
-    return {**CONFIG_FEATURES, "feedback": feedback_features(prompt_set_of(manifest))}
 
 
 # The paper's ablation table, row by row: its name there, the config that reproduces it, what the config
@@ -109,6 +111,16 @@ def _type_name(feature: Any) -> str:
     if isinstance(feature, dict):
         return "struct {" + ", ".join(f"{k}: {_type_name(v)}" for k, v in feature.items()) + "}"
     return type(feature).__name__
+
+
+def config_features(manifest: Manifest, config: str) -> datasets.Features:
+    """A config's declared features: `default` has column `judge` when judged, `feedback` follows the
+    prompt set; a subset or an ablation config is `sft`-shaped."""
+    if config == "default" and manifest.judge is not None:
+        return JUDGED_RECORD_FEATURES
+    if config == "feedback":  # its columns follow the prompt set that built the release
+        return feedback_features(prompt_set_of(manifest))
+    return CONFIG_FEATURES.get(config, SFT_FEATURES)
 
 
 def schema_rows(model: type[BaseModel], features: datasets.Features) -> list[dict[str, str]]:
@@ -203,7 +215,7 @@ def card_metadata(manifest: Manifest, data_files: dict[str, dict[str, str]], pre
         for split, split_sizes in sizes.splits.items():
             splits.add(SplitInfo(name=split, num_bytes=split_sizes.num_bytes, num_examples=split_sizes.rows))
         infos[config] = DatasetInfo(
-            features=config_features(manifest)[config],
+            features=config_features(manifest, config),
             splits=splits,
             download_size=sizes.download_size,
             dataset_size=sizes.num_bytes,
@@ -260,6 +272,35 @@ def _filters_on(settings: FilterSettings | None) -> str:
             f"an instruction that is a near-duplicate (Jaccard {settings.dedup_threshold}) of one accepted before it"
         )
     return "; ".join(named)
+
+
+SUBSET_METHODS = {
+    "judge": "records whose improved response the judge preferred in both orders, a seeded random choice",
+    "rouge-l": "diverse instructions: added in a seeded random order while their highest ROUGE-L F-measure "
+    "against those chosen stays below {threshold}",
+    "random": "a seeded random sample",
+}
+
+
+def selection_sections(manifest: Manifest) -> dict[str, Any]:
+    """What the card says of the judge, the subset configs and decontamination."""
+    judge = manifest.judge
+    preference = manifest.files.get("preference")
+    subsets = [
+        {
+            **subset.model_dump(mode="json"),
+            "described": SUBSET_METHODS[subset.method].format(threshold=subset.rouge_l_threshold),
+        }
+        for subset in manifest.subsets or []
+    ]
+    contamination = manifest.filters.contamination if manifest.filters is not None else None
+    return {
+        "judge": judge,
+        "judge_rows": schema_rows(JudgeColumn, JUDGED_RECORD_FEATURES[JUDGE_COLUMN]) if judge else [],
+        "preference_rows": sum(split.rows for split in preference.splits.values()) if preference else manifest.records,
+        "subsets": subsets,
+        "contamination": contamination,
+    }
 
 
 def training_sections(manifest: Manifest, load_path: str, revision: str | None) -> dict[str, Any]:
@@ -371,6 +412,7 @@ def render_card(
         shortfall=max(0, recipe.size - manifest.records),
         feedback_rows=manifest.feedback_rows,
         references_used=manifest.references_used,
+        feedback_scope=manifest.feedback_scope,
         seed=manifest.seed.name,
         **seed_context(manifest),
         seed_split=recipe.seed_split,
@@ -385,8 +427,20 @@ def render_card(
         prompt_set_version=manifest.prompt_set.version,
         prompt_set_hash=manifest.prompt_set.hash,
         library_versions=", ".join(f"{name} {v}" for name, v in manifest.library_versions.items()),
-        record_schema=schema_rows(Record, RECORD_FEATURES),
-        feedback_schema=schema_rows(prompt_set_of(manifest).feedback_row, config_features(manifest)["feedback"]),
+        record_schema=schema_rows(Record, RECORD_FEATURES)
+        + (
+            [
+                {
+                    "name": JUDGE_COLUMN,
+                    "type": "struct (null when the judge's calls failed)",
+                    "description": "The judge's verdict on `response` against `improved_response`, fields below.",
+                }
+            ]
+            if manifest.judge
+            else []
+        ),
+        **selection_sections(manifest),
+        feedback_schema=schema_rows(prompt_set_of(manifest).feedback_row, config_features(manifest, "feedback")),
         prompt_set_name=prompt_set_of(manifest).name,
         ablations=ablation_rows(manifest),
         example=example_block(example),

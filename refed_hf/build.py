@@ -75,7 +75,9 @@ def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec, flag: str)
         group.add_argument(flag, dest=spec.name, action=action, default=None, help=_flag_help(spec))
         return
     options: dict[str, Any] = {"dest": spec.name, "help": _flag_help(spec)}
-    if spec.choices is not None:
+    if isinstance(spec.default, list):
+        options["action"] = "append"  # a repeatable flag: each use adds one value
+    elif spec.choices is not None:
         options["choices"] = list(spec.choices)
     elif (kind := _flag_type(spec)) is not None:
         options["type"] = kind
@@ -157,6 +159,27 @@ def _ablation_lines(m: Manifest) -> list[str]:
     return [f"ablations:    {rows} rows; the sample-level baseline used {used} calls (in the cost below)"]
 
 
+def _selection_lines(m: Manifest) -> list[str]:
+    """The judge's figures and each subset's size, when the recipe asked for them."""
+    lines = []
+    judge = m.judge
+    if judge is not None:
+        rate = "n/a" if judge.win_rate is None else f"{judge.win_rate:.1%}"
+        lines.append(
+            f"judge:        win rate of the improved response {rate} ({judge.improved} of {judge.records}); "
+            f"{judge.tie} ties ({judge.disagreements} where the orders disagreed), {judge.original} original; "
+            f"{judge.records - judge.judged} without a verdict"
+        )
+    for subset in m.subsets or []:
+        short = (
+            f" of {subset.wanted} asked (only {subset.candidates} to choose from)"
+            if subset.rows < subset.wanted
+            else ""
+        )
+        lines.append(f"subset:       {subset.config}: {subset.rows} rows{short}")
+    return lines
+
+
 def _summary(result: JobResult) -> str:
     m = result.manifest
     run = m.teacher.this_run
@@ -196,6 +219,7 @@ def _summary(result: JobResult) -> str:
                 else []
             ),
             *_ablation_lines(m),
+            *_selection_lines(m),
             f"calls:        {run.answers} answered ({run.requests} requests, {run.rate_limited} rate-limited), {run.cache_hits} cache hits",
             *timeout_lines,
             f"tokens:       {run.prompt_tokens} prompt ({run.cached_tokens} cached) + {run.completion_tokens} completion this run; "

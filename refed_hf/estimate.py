@@ -5,9 +5,10 @@ records, built through the same teacher, cache and transport as the build (so it
 the full build finds every answer in the cache). From it the projection takes, per stage, the
 answers used per unit of work (per reference for feedback and instructions, per record for
 responses and improvements: re-asks included) and the tokens per answer, and scales them to the
-whole `--size`. Feedback is asked for every reference of the seed, so its prompt tokens are scaled
-by the length of every reference's feedback prompts, which are known without a call. With
-`--ablations` the sample-level baseline runs over the sample's records too, and is scaled per record.
+whole `--size`. Feedback is asked for the references the build draws (every reference of the seed
+with `--feedback-scope all`), so its prompt tokens are scaled by the length of those references'
+feedback prompts, which are known without a call. With `--ablations` the sample-level baseline runs
+over the sample's records too, and is scaled per record.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
+from refed_hf.builder.judge import JUDGE, judge_pass
 from refed_hf.builder.pipeline import synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE, reference_order
 from refed_hf.builder.sample_feedback import SAMPLE_STAGES, sample_feedback_pass
@@ -97,13 +99,14 @@ def project(
     concurrency: int,
     waves: int,
     prices: ModelPrices | None,
+    stages: tuple[str, ...] = STAGES,
 ) -> Projection:
     """Scale the sample's answers and tokens per stage to the whole build (see the module doc)."""
     used_references = math.ceil(size / RECORDS_PER_REFERENCE)
     calls: dict[str, int] = {}
     prompt = cached = completion = 0.0
-    # The sample-level baseline (--ablations) runs over the records: scaled per record, like responses.
-    for stage in [*STAGES, *(stage for stage in SAMPLE_STAGES if stage in ledger.stages)]:
+    # The judge and the sample-level baseline (--ablations), when asked for, are per-record stages too.
+    for stage in stages:
         counts = ledger.stage(stage)
         if stage == FEEDBACK:
             scale = seed_references / sample_references
@@ -169,17 +172,14 @@ def estimate(recipe: Recipe, references: int) -> str:
         built = make_teacher(recipe, cache, factory, quiet=True)
         teacher = built.teacher
         started = time.monotonic()
+        ps = prompt_set_named(recipe.prompt_set)
         synthesis = synthesize(
-            sample,
-            teacher,
-            sample_size,
-            recipe.random_seed,
-            workdir,
-            filter_settings(recipe),
-            prompt_set=prompt_set_named(recipe.prompt_set),
+            sample, teacher, sample_size, recipe.random_seed, workdir, filter_settings(recipe), prompt_set=ps
         )
+        if recipe.judge:
+            judge_pass(synthesis.records, teacher.for_model(recipe.judge_model or recipe.teacher_model), workdir)
         if recipe.ablations:
-            sample_feedback_pass(synthesis.records, teacher, prompt_set_named(recipe.prompt_set), workdir)
+            sample_feedback_pass(synthesis.records, teacher, ps, workdir)
         seconds = time.monotonic() - started
         built.check_budget()
         records = len(synthesis.records)
@@ -190,9 +190,17 @@ def estimate(recipe: Recipe, references: int) -> str:
         raise RecipeError(
             "--estimate: every item of the sample failed, so nothing can be projected (see the teacher's errors)"
         )
-    ps = prompt_set_named(recipe.prompt_set)
-    all_chars = sum(_feedback_chars(ps, i, r) for i, r in zip(seed["instruction"], seed["response"]))
+    # Feedback is written for the references the build will draw (as many as the sample's records per
+    # reference imply), or for every reference of the seed with --feedback-scope all.
+    drawn = (
+        len(seed)
+        if recipe.feedback_scope == "all"
+        else min(len(seed), max(len(picked), math.ceil(recipe.size * len(picked) / records)))
+    )
+    covered = seed.select(order[:drawn])
+    all_chars = sum(_feedback_chars(ps, i, r) for i, r in zip(covered["instruction"], covered["response"]))
     sample_chars = sum(_feedback_chars(ps, i, r) for i, r in zip(sample["instruction"], sample["response"]))
+    stages = (*STAGES, *((JUDGE,) if recipe.judge else ()), *(SAMPLE_STAGES if recipe.ablations else ()))
     waves = built.batch.stats.waves if built.batch else len(STAGES)
     projection = project(
         teacher.ledger,
@@ -200,11 +208,12 @@ def estimate(recipe: Recipe, references: int) -> str:
         records,
         sample_chars,
         all_chars,
-        len(seed),
+        drawn,
         recipe.size,
         seconds,
         recipe.concurrency,
         max(waves, len(STAGES) + (len(SAMPLE_STAGES) if recipe.ablations else 0)),
         recipe_prices(recipe),
+        stages,
     )
     return projection.report(recipe.teacher_model, recipe.concurrency)

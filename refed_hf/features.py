@@ -10,7 +10,7 @@ from typing import Any, Union, get_args, get_origin
 import datasets
 from pydantic import BaseModel
 
-from .schemas import PreferenceExample, Record, ReferenceFeedback, SftExample
+from .schemas import JudgeColumn, PreferenceExample, Record, ReferenceFeedback, SftExample
 
 
 def _feature_of(annotation: Any) -> Any:
@@ -39,6 +39,9 @@ RECORD_FEATURES = features_of(Record)
 FEEDBACK_FEATURES = features_of(ReferenceFeedback)
 SFT_FEATURES = features_of(SftExample)
 PREFERENCE_FEATURES = features_of(PreferenceExample)
+JUDGE_COLUMN = "judge"
+# Config `default` of a judged release: the records with the judge's verdict as one struct column.
+JUDGED_RECORD_FEATURES = datasets.Features({**RECORD_FEATURES, JUDGE_COLUMN: dict(features_of(JudgeColumn))})
 
 
 def _tighten(node: Any) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
+from refed_hf.builder.decontamination import Decontamination, decontamination
 from refed_hf.builder.drops import DropLog, dropped_file
 from refed_hf.builder.filters import FilterSettings
+from refed_hf.builder.judge import JUDGE, JudgeTally, judge_pass
 from refed_hf.builder.local_seed import read_local
 from refed_hf.builder.pipeline import Synthesis, synthesize
 from refed_hf.builder.plan import RECORDS_PER_REFERENCE
@@ -25,24 +27,37 @@ from . import signals
 from .diskspace import check_room, disk_errors
 from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
 from .lock import output_lock
+from .progress import ProgressLine
 from .prompt_sets import prompt_set_named
 from .published_recipe import RECIPE_FILE, recipe_toml
 from .recipe import Recipe, default_of
 from .release.ablations import ablation_configs, ablations_part
 from .release.examples import examples_of, examples_on_disk
-from .release.manifest import Ablations, Filters, Manifest, Splits, Statistics, Timeouts, make_manifest, read
+from .release.manifest import (
+    Ablations,
+    Filters,
+    JudgeResults,
+    Manifest,
+    RefillPart,
+    Splits,
+    Statistics,
+    Timeouts,
+    make_manifest,
+    read,
+)
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
 from .release.report import add_to_release as add_quality_report
 from .release.splits import held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
+from .release.subsets import subset_configs
 from .release.training_configs import training_configs
 from .release.writer import data_file_patterns, release_dir, write_release
 from .settings import default_base_url
 from .teacher import ClientFactory, Teacher
 from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
-from .teacher_setup import check_cost_options, make_teacher, open_cache
+from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
 
 
 @dataclass
@@ -108,7 +123,7 @@ def hub_card(release: Path, manifest: Manifest, repo_id: str, history: list[dict
 
 def _patterns(manifest: Manifest) -> dict[str, dict[str, str]]:
     """The card's data files: every config has the splits the release was written with."""
-    return data_file_patterns(manifest.split_names())
+    return data_file_patterns(manifest.split_names(), [subset.config for subset in manifest.subsets or []])
 
 
 def output_dir(recipe: Recipe) -> Path:
@@ -143,20 +158,49 @@ def run(recipe: Recipe) -> JobResult:
         model = check_gguf(recipe.teacher_gguf) if recipe.teacher_gguf else bundled_model()
         check_runtime()
         seed, seed_report = recipe_seed(recipe)
+        screens = recipe_decontamination(recipe)
         output = output_dir(recipe)
         with output_lock(output):
             _prepare(recipe, output, seed)
             with local_teacher(LocalServer(model, recipe.local_context, recipe.local_parallel)) as base_url:
                 factory = client_factory(False, base_url, recipe.request_timeout, api_key="local")
                 preflight(factory, base_url)
-                return _build(recipe, factory, seed, seed_report, output, started, schema_transform=cap_schema)
+                return _build(recipe, factory, seed, seed_report, output, started, screens, schema_transform=cap_schema)
     factory = client_factory(recipe.azure, recipe.base_url, recipe.request_timeout)
     seed, seed_report = recipe_seed(recipe)
+    screens = recipe_decontamination(recipe)
     output = output_dir(recipe)
     with output_lock(output):
         _prepare(recipe, output, seed)
         preflight(factory, endpoint_name(recipe.azure, recipe.base_url))
-        return _build(recipe, factory, seed, seed_report, output, started)
+        return _build(recipe, factory, seed, seed_report, output, started, screens)
+
+
+def recipe_decontamination(recipe: Recipe) -> Decontamination | None:
+    """The recipe's evaluation sets, read (and refused when unreadable) before any paid call."""
+    return decontamination(recipe.decontaminate, recipe.decontaminate_column, recipe.decontaminate_ngram)
+
+
+def judge_results(model: str, judged: datasets.Dataset, tally: JudgeTally) -> JudgeResults:
+    """The judge's part of the manifest, counted from the column it wrote."""
+    records = len(judged)
+    improved = tally.verdicts["improved"]
+
+    def share(n: int) -> float | None:
+        return round(n / records, 4) if records else None
+
+    return JudgeResults(
+        model=model,
+        records=records,
+        judged=tally.items_out,
+        improved=improved,
+        original=tally.verdicts["original"],
+        tie=tally.verdicts["tie"],
+        disagreements=tally.disagreements,
+        win_rate=share(improved),
+        tie_share=share(tally.verdicts["tie"]),
+        disagreement_share=share(tally.disagreements),
+    )
 
 
 def _prepare(recipe: Recipe, output: Path, seed: datasets.Dataset) -> None:
@@ -178,13 +222,15 @@ def clear_leftovers(output: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def filter_counts(synthesis: Synthesis, teacher: Teacher) -> dict[str, Any]:
-    """Drops per filter, and the answers the API itself marked as refusals (those items failed before
-    screening and were replaced like any failed item)."""
-    counts = synthesis.screen.counts() if synthesis.screen is not None else {}
+def filter_counts(synthesis: Synthesis, teacher: Teacher, screens: Decontamination | None = None) -> dict[str, Any]:
+    """Drops per filter and per stage, and the answers the API itself marked as refusals (those items
+    failed before screening and were replaced like any failed item)."""
+    counts = synthesis.counts.counts()
     counts["api_refusals"] = sum(
         teacher.ledger.stage(stage).failures.get("refusal", 0) for stage in ("responses", "improvements")
     )
+    if screens is not None:
+        counts["contamination"] = screens.report()
     return counts
 
 
@@ -208,6 +254,7 @@ def _build(
     seed_report: SeedReport,
     output: Path,
     started: float,
+    screens: Decontamination | None = None,
     schema_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> JobResult:
     # pyarrow's default pool (mimalloc) keeps the pages of the many small record batches written
@@ -233,26 +280,46 @@ def _build(
                     schema_transform=schema_transform,
                 )
                 teacher = built.teacher
-                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops)
+                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops, screens)
                 sample = _sample_feedback(synthesis, teacher, recipe, workdir) if recipe.ablations else None
+                records, judged = synthesis.records, None
+                stage_items = synthesis.stage_items()
+                if sample is not None:
+                    stage_items.update(sample[1].stage_items())
+                if recipe.judge:
+                    judge_model = recipe.judge_model or recipe.teacher_model
+                    records, tally = judge_pass(records, teacher.for_model(judge_model), workdir)
+                    judged = judge_results(judge_model, records, tally)
+                    stage_items[JUDGE] = (tally.items_in, tally.items_out)
                 built.check_budget()
-                statistics = record_statistics(synthesis.records)
+                statistics = record_statistics(records)
                 seed_facts = seed_report.as_dict()
                 seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
                 feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
                 # The training configs are the same records in TRL's shapes; then every config is split alike.
                 tables = {
-                    "default": synthesis.records,
+                    "default": records,
                     "feedback": feedback,
-                    **training_configs(synthesis.records, feedback, workdir),
+                    **training_configs(records, feedback, workdir),
                 }
                 if sample is not None:
                     # The seed's own texts go in `sft-seed` only where `feedback` may republish them.
                     seed_rows = seed if seed_facts["feedback_text"] else None
                     ablations = ablation_configs(seed_rows, synthesis.records, sample[0], feedback, workdir)
                     tables.update(ablations)
-                held_out = held_out_references(synthesis.records["reference_id"], recipe.test_size, recipe.random_seed)
+                held_out = held_out_references(records["reference_id"], recipe.test_size, recipe.random_seed)
                 splits = split_by_reference(tables, held_out, workdir)
+                summary = split_summary(splits, held_out, recipe.test_size)
+                subset_tables, subsets = subset_configs(
+                    recipe.subset_specs(),
+                    splits["default"]["train"],
+                    splits["sft"]["train"],
+                    recipe.random_seed,
+                    recipe.rouge_l_threshold,
+                    recipe.language,
+                    workdir,
+                )
+                splits.update({config: {"train": table} for config, table in subset_tables.items()})
                 endpoint = endpoint_description(
                     recipe.azure,
                     None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
@@ -263,7 +330,7 @@ def _build(
                     recipe,
                     seed_facts,
                     synthesis.outcome(),
-                    {**synthesis.stage_items(), **(sample[1].stage_items() if sample else {})},
+                    stage_items,
                     teacher.ledger,
                     statistics,
                     started,
@@ -271,13 +338,17 @@ def _build(
                     endpoint=endpoint,
                     batch=built.batch_stats(),
                 )
-                summary = split_summary(splits, held_out, recipe.test_size)
                 later = {
                     "shortfall_reason": synthesis.shortfall_reason,
                     "timeouts": Timeouts.model_validate(built.timeouts.report()),
                     "splits": Splits.model_validate(summary["splits"]),
-                    "filters": Filters.model_validate(filter_counts(synthesis, teacher)),
+                    "filters": Filters.model_validate(filter_counts(synthesis, teacher, screens)),
+                    "refill": RefillPart.model_validate(synthesis.refill_part()),
                 }
+                if judged is not None:
+                    later["judge"] = judged
+                if subsets:
+                    later["subsets"] = subsets
                 if "split_statistics" in summary:
                     later["split_statistics"] = {
                         split: Statistics.model_validate(stats) for split, stats in summary["split_statistics"].items()
@@ -325,7 +396,18 @@ def _sample_feedback(
         ) from None
 
 
-def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe, workdir: Path, drops: DropLog) -> Any:
+def _synthesize_or_stop(
+    seed: datasets.Dataset,
+    teacher: Teacher,
+    recipe: Recipe,
+    workdir: Path,
+    drops: DropLog,
+    screens: Decontamination | None = None,
+) -> Any:
+    # --quiet turns datasets' bars off before the build starts; ours follows that choice, and theirs
+    # are silenced during the build either way (they show the library's internals, not the build).
+    progress = ProgressLine(teacher, recipe_prices(recipe), recipe.size) if datasets.is_progress_bar_enabled() else None
+    datasets.disable_progress_bars()
     try:
         return synthesize(
             seed,
@@ -335,7 +417,10 @@ def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe
             workdir,
             filter_settings(recipe),
             drops,
-            prompt_set_named(recipe.prompt_set),
+            instruction_filters=[screens] if screens is not None else [],
+            feedback_scope=recipe.feedback_scope,
+            on_progress=progress,
+            prompt_set=prompt_set_named(recipe.prompt_set),
         )
     except (TeacherFatalError, DiskWriteError) as exc:
         received = teacher.ledger.total().answers
@@ -343,3 +428,6 @@ def _synthesize_or_stop(seed: datasets.Dataset, teacher: Teacher, recipe: Recipe
             f"the build stopped: {exc} (no release was written; the {received} answers received "
             f"this run are in the cache)"
         ) from None
+    finally:
+        if progress is not None:
+            progress.close()

@@ -42,7 +42,16 @@ def _holder(fd: int) -> str:
 def output_lock(output: Path) -> Iterator[None]:
     """Hold OUTPUT/.lock for the block, or raise `OutputLockedError` at once if another build holds it."""
     path = output / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not O_TRUNC: the holder's details stay readable
+    try:
+        # Not O_TRUNC: the holder's details stay readable. O_NOFOLLOW: a `.lock` planted as a symlink
+        # must not make the build write its record into the file it points at.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise OutputLockedError(
+            f"{path} is a symbolic link, which a build never follows: remove it, or pass another --output"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -161,7 +161,7 @@ def improvement_messages(instruction: str, response: str, feedback: str) -> Mess
 
 
 def paper_set_hash(shared: dict[str, Any]) -> str:
-    """A short hash of every template, with the texts `shared` with the other set (re-ask, system turn)."""
+    """A short hash of every template, with the texts `shared` with the other set (re-ask, judge, system turn)."""
     texts: dict[str, Any] = {
         "version": PAPER_SET_VERSION,
         "features": FEATURES_PROMPT,

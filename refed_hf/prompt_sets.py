@@ -111,7 +111,9 @@ class PaperSet:
         return {"subject_areas": "", "relevant_skills": "", "response_feedback": ""}
 
     def hash(self) -> str:
-        return paper_prompts.paper_set_hash({"reask": prompts.REASK_PROMPT, "system_turn": prompts.SYSTEM_TURN_PROMPT})
+        return paper_prompts.paper_set_hash(
+            {"reask": prompts.REASK_PROMPT, "judge": prompts.JUDGE_PROMPT, "system_turn": prompts.SYSTEM_TURN_PROMPT}
+        )
 
 
 PROMPT_SETS: dict[str, PromptSet] = {"paper": PaperSet(), "concise": ConciseSet()}

@@ -95,6 +95,21 @@ SYSTEM_TURN_PROMPT = """[System prompt the instruction was given under]
 [Instruction]
 {instruction}"""
 
+JUDGE_PROMPT = """### Instruction
+{instruction}
+
+### Response A
+{first}
+
+### Response B
+{second}
+
+Compare the two responses above as answers to the instruction, as an impartial expert would. A good \
+answer is helpful (it does what the user needs), correct (no factual or logical errors), deep enough \
+for the question (no padding either), clear and well organised, and follows every explicit \
+requirement of the instruction. Judge the content, not the length or the position of a response. \
+Give your reason in one sentence, then the verdict: A, B, or tie when neither is better."""
+
 REASK_PROMPT = """Your answer could not be used: {problem}. Answer again with only the JSON object, \
 following the schema exactly."""
 
@@ -150,6 +165,10 @@ def improvement_messages(instruction: str, response: str, strengths: list[str], 
     )
 
 
+def judge_messages(instruction: str, first: str, second: str) -> Messages:
+    return _messages(JUDGE_PROMPT.format(instruction=instruction, first=first, second=second))
+
+
 def reask_messages(previous: Messages, bad_answer: str, problem: str) -> Messages:
     """The conversation continued after an answer that did not validate."""
     return [
@@ -171,6 +190,7 @@ def prompt_set_hash() -> str:
         "response": RESPONSE_PROMPT,
         "improvement": IMPROVEMENT_PROMPT,
         "reask": REASK_PROMPT,
+        "judge": JUDGE_PROMPT,
         "system_turn": SYSTEM_TURN_PROMPT,
     }
     return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]

@@ -16,16 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from .errors import RecipeError
 from .recipe_fetch import fetch_recipe, is_hub_reference
 from .recipe_fields import field_specs, option
+from .subset_spec import SubsetSpec, parse_subsets
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+# Matched with fullmatch: `$` would also match before a final newline ("2.0.0\n").
+REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 # The prompt sets `refed_hf.prompt_sets` defines, named here so the recipe stays light to import.
 PROMPT_SET_NAMES = ("paper", "concise")
 # The first line of a published `recipe.toml` (refed_hf/published_recipe.py).
@@ -246,6 +248,72 @@ class Recipe(BaseModel):
         gt=0,
         le=1,
     )
+    feedback_scope: Literal["used", "all"] = option(
+        "used",
+        "write reference-level feedback for the references records are drawn from (used), or for every "
+        "reference of the seed as the paper's collection step did (all)",
+        group="seed",
+        shapes_data=True,
+    )
+
+    judge: bool = option(
+        False,
+        "an LLM judge compares each kept record's response with its improved response, in both orders; "
+        "config preference then keeps only the pairs it confirms",
+        group="selection",
+        shapes_data=True,
+    )
+    judge_model: str | None = option(
+        None,
+        "the judge's model, on the teacher's endpoint",
+        group="selection",
+        shapes_data=True,
+        metavar="NAME",
+        unset="the teacher model",
+    )
+    subsets: str | None = option(
+        None,
+        "subset configs sft-METHOD-N from split train: comma-separated METHOD:N, METHOD one of judge "
+        "(needs --judge), rouge-l, random; e.g. judge:1000,rouge-l:2000,random:2000",
+        group="selection",
+        shapes_data=True,
+        metavar="SPEC",
+        unset="none",
+    )
+    rouge_l_threshold: float = option(
+        0.7,
+        "rouge-l subsets: a record is added while its highest ROUGE-L F-measure against those chosen is below this",
+        group="selection",
+        shapes_data=True,
+        metavar="R",
+        gt=0,
+        le=1,
+    )
+    decontaminate: list[str] = option(
+        [],
+        "drop instructions sharing a long word n-gram with a prompt of this evaluation set (Hub dataset id or "
+        "local file or directory), before their responses are bought; repeatable",
+        group="filters",
+        shapes_data=True,
+        metavar="SOURCE",
+        unset="none",
+    )
+    decontaminate_column: str | None = option(
+        None,
+        "column of the evaluation sets holding the prompts, when their shape is not one the seed reader knows",
+        group="filters",
+        shapes_data=True,
+        metavar="NAME",
+    )
+    decontaminate_ngram: int = option(
+        13,
+        "words in the n-gram an instruction may not share with an evaluation prompt (a shorter prompt counts "
+        "when the instruction contains it whole)",
+        group="filters",
+        shapes_data=True,
+        metavar="N",
+        ge=1,
+    )
 
     prompt_set: str = option(
         "paper",
@@ -271,7 +339,7 @@ class Recipe(BaseModel):
     @field_validator("version")
     @classmethod
     def _semver(cls, value: str) -> str:
-        if not SEMVER.match(value):
+        if not SEMVER.fullmatch(value):
             raise ValueError("must be a semantic version X.Y.Z, e.g. 1.0.0")
         return value
 
@@ -304,7 +372,7 @@ class Recipe(BaseModel):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:
-        if not LANGUAGE.match(value):
+        if not LANGUAGE.fullmatch(value):
             raise ValueError("must be a language code as the Hub lists them, e.g. en, fr, zh")
         return value
 
@@ -321,12 +389,25 @@ class Recipe(BaseModel):
             raise ValueError("must be a Jaccard similarity in (0, 1] (1.0 = exact duplicates only) or off")
         return threshold
 
+    @field_validator("subsets")
+    @classmethod
+    def _subsets(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        specs = parse_subsets(value)
+        if any(spec.method == "judge" for spec in specs) and not info.data.get("judge"):
+            raise ValueError("judge:N subsets are chosen by the judge: add --judge, or use rouge-l:N or random:N")
+        return ",".join(f"{spec.method}:{spec.written}" for spec in specs) or None
+
     @field_validator("repo_id")
     @classmethod
     def _repo_id(cls, value: str | None) -> str | None:
-        if value is not None and not REPO_ID.match(value):
+        if value is not None and not REPO_ID.fullmatch(value):
             raise ValueError("must be ORG/NAME, e.g. my-org/refed")
         return value
+
+    def subset_specs(self) -> list[SubsetSpec]:
+        return parse_subsets(self.subsets) if self.subsets else []
 
     def content_fields(self) -> dict[str, Any]:
         """The fields that decide what a release holds (not where it goes or how fast it is built),
@@ -342,6 +423,9 @@ class Recipe(BaseModel):
             public["seed"] = Path(self.seed).name
         if self.teacher_gguf:
             public["teacher_gguf"] = Path(self.teacher_gguf).name
+        public["decontaminate"] = [
+            Path(source).name if is_local_seed(source) else source for source in self.decontaminate
+        ]
         return public
 
 
@@ -366,7 +450,7 @@ def is_local_seed(seed: str) -> bool:
     """A seed given as a path (or the bundled `demo`), not a Hub dataset id."""
     if seed == "demo" or seed.startswith((".", "/", "~")) or seed.endswith(LOCAL_SEED_SUFFIXES):
         return True
-    return not REPO_ID.match(seed) or Path(seed).expanduser().exists()
+    return not REPO_ID.fullmatch(seed) or Path(seed).expanduser().exists()
 
 
 def _describe(error: ValidationError, origin: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, Field
 
-Group = Literal["seed", "teacher", "sampling", "filters", "split", "card", "run", "publish"]
+Group = Literal["seed", "teacher", "sampling", "filters", "selection", "split", "card", "run", "publish"]
 # A field shapes the data (True), does not (False), or does only when the teacher is the embedded
 # local server, which is asked with capped schemas within its context ("local").
 Shapes = bool | Literal["local"]
@@ -25,6 +25,7 @@ GROUPS: dict[Group, str] = {
     "teacher": "Which model answers, and how it is asked.",
     "sampling": "How many records, from which references, and the teacher's sampling.",
     "filters": "Which records are dropped before they are accepted.",
+    "selection": "The LLM judge of each record, and the subset configs chosen from split train.",
     "split": "The held-out test split.",
     "card": "The release's version, licence and language, and what it republishes of the seed.",
     "run": "Where and how fast the build runs, and what it may spend. These do not shape the data.",

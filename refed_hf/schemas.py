@@ -105,6 +105,15 @@ class Improvement(_Strict):
     _check = field_validator("improved_response")(_not_blank)
 
 
+class JudgeVerdict(_Strict):
+    """A pairwise judgement of two responses, A and B, to one instruction."""
+
+    reason: str = Field(description="One sentence: what makes the preferred response better, or why neither is.")
+    verdict: Literal["A", "B", "tie"] = Field(description="The better response: A, B, or tie when neither is.")
+
+    _check = field_validator("reason")(_not_blank)
+
+
 # --- What a release holds -------------------------------------------------------------------
 
 Feature = Literal["subject", "skill"]
@@ -122,6 +131,21 @@ class Record(_Strict):
     reference_id: str = Field(description="Id of the reference pair (row of config `feedback`).")
     feature: str = Field(description="Which feature of the reference inspired the instruction: subject or skill.")
     teacher_model: str = Field(description="The teacher model that wrote the record.")
+
+
+Preferred = Literal["improved", "original", "tie"]
+
+
+class JudgeColumn(_Strict):
+    """The judge's verdict on one record: column `judge` of config `default` (null when its calls failed)."""
+
+    preferred: Preferred = Field(
+        description="improved or original when the judge preferred it in both orders, otherwise tie."
+    )
+    original_first: Preferred = Field(description="The verdict with the original response shown first (as A).")
+    reason_original_first: str = Field(description="The judge's reason, original response shown first.")
+    improved_first: Preferred = Field(description="The verdict with the improved response shown first (as A).")
+    reason_improved_first: str = Field(description="The judge's reason, improved response shown first.")
 
 
 class ReferenceFeedback(_Strict):

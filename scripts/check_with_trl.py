@@ -1,8 +1,9 @@
 """Check a REFED release with TRL itself (kept out of the default test run: it needs `trl` and
 `transformers`, not the project's dependencies).
 
-Every row of configs `sft` and `preference` (and of the ablation configs `sft-seed`,
-`sft-instruction-feedback` and `sft-sample-feedback` when the release has them), in every split, must be what TRL's own `is_conversational`
+Every row of configs `sft` and `preference`, of the subset configs `sft-METHOD-N` (`--subsets`) and of
+the ablation configs `sft-seed`, `sft-instruction-feedback` and `sft-sample-feedback` (`--ablations`),
+all read from the release's card, in every split, must be what TRL's own `is_conversational`
 recognises, and TRL's `maybe_apply_chat_template` (the step SFTTrainer and DPOTrainer run on
 conversational data) must turn it into the text fields the trainers tokenize: `text` for `sft`,
 `prompt`/`chosen`/`rejected` strings for `preference`. A small chat template is built in memory, so no
@@ -39,17 +40,16 @@ def tiny_chat_tokenizer() -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-ABLATION_CONFIGS = ("sft-seed", "sft-instruction-feedback", "sft-sample-feedback")
+def sft_shaped_configs(path: str, revision: str | None) -> list[str]:
+    """The release's other `sft`-shaped configs (subsets, ablations), as its card declares them."""
+    names = datasets.get_dataset_config_names(path, revision=revision)
+    return [name for name in names if name.startswith("sft-")]
 
 
 def check(path: str, revision: str | None) -> int:
     tokenizer = tiny_chat_tokenizer()
-    present = set(datasets.get_dataset_config_names(path, revision=revision))
-    expected = {
-        "sft": {"text"},
-        "preference": {"prompt", "chosen", "rejected"},
-        **{config: {"text"} for config in ABLATION_CONFIGS if config in present},
-    }
+    expected = {"sft": {"text"}, "preference": {"prompt", "chosen", "rejected"}}
+    expected.update({name: {"text"} for name in sft_shaped_configs(path, revision)})
     for config, fields in expected.items():
         splits = datasets.load_dataset(path, config, revision=revision)
         for split, table in splits.items():

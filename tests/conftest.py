@@ -1,4 +1,4 @@
-"""Test setup: no network, a private Hugging Face home, and the fake teacher as a fixture.
+"""Test setup: no network, a private Hugging Face home, and the fake teacher and environment as fixtures.
 
 `datasets` and `huggingface_hub` read their environment at import time, so it is set here, before
 any test module imports them.
@@ -46,9 +46,7 @@ import pytest  # noqa: E402
 
 from tests.fakes.hub import FakeHub  # noqa: E402
 from tests.fakes.teacher import FakeTeacher, TeacherFaults  # noqa: E402
-
-TEST_KEY = "sk-test-0123456789abcdef"
-HUB_TOKEN = "hf_test_abcdefghijklmnopqrstuvwxyz"
+from tests.helpers import HUB_TOKEN, TEST_KEY, running_teacher, set_env, user_env  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -60,16 +58,20 @@ def hub() -> Iterator[FakeHub]:
 
 @pytest.fixture
 def fake_teacher() -> Iterator[FakeTeacher]:
-    teacher = FakeTeacher(TeacherFaults(api_key=TEST_KEY)).start()
-    yield teacher
-    teacher.stop()
+    with running_teacher(TeacherFaults(api_key=TEST_KEY)) as teacher:
+        yield teacher
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API key a user sets, with no teacher URL: the test gives `--base-url` itself."""
+    set_env(monkeypatch, user_env())
 
 
 @pytest.fixture
 def teacher_env(monkeypatch: pytest.MonkeyPatch, fake_teacher: FakeTeacher) -> FakeTeacher:
     """The environment a user would set to point the build at the fake teacher."""
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", fake_teacher.url)
+    set_env(monkeypatch, user_env(fake_teacher))
     return fake_teacher
 
 

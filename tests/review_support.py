@@ -17,9 +17,9 @@ from typing import Any
 import datasets
 
 from refed_hf.builder.drops import DropLog, dropped_file
-from refed_hf.features import FEEDBACK_FEATURES, RECORD_FEATURES
-from refed_hf.recipe import Recipe
-from refed_hf.release.manifest import Cost, Filters, Stage
+from refed_hf.features import FEEDBACK_FEATURES, JUDGED_RECORD_FEATURES, RECORD_FEATURES
+from refed_hf.recipe import load_recipe
+from refed_hf.release.manifest import Filters, JudgeResults, Stage
 from refed_hf.release.report import add_to_release
 from refed_hf.release.writer import write_release
 from tests.helpers import manifest_of
@@ -116,33 +116,53 @@ def synthetic_release(output: Path, records: int, judge: bool = False, seed: int
     ]
     features = RECORD_FEATURES.copy()
     if judge:
-        features["judge"] = {"verdict": datasets.Value("string"), "reasons": datasets.List(datasets.Value("string"))}
+        features = JUDGED_RECORD_FEATURES.copy()
         for i, row in enumerate(rows):
-            row["judge"] = {"verdict": "improved" if i % 4 else "original", "reasons": [_sentence(rng, 10)]}
-        rows[0]["judge"]["reasons"].append(HOSTILE_ANSWER)
+            side = "improved" if i % 4 else "original"
+            row["judge"] = {
+                "preferred": side,
+                "original_first": side,
+                "reason_original_first": _sentence(rng, 10),
+                "improved_first": side,
+                "reason_improved_first": HOSTILE_ANSWER if i == 0 else _sentence(rng, 10),
+            }
     default = datasets.Dataset.from_list(rows, features=features)
     feedback = datasets.Dataset.from_list(references, features=FEEDBACK_FEATURES)
     dropped = {"refusal": 3, "length": 2, "seed_leakage": 1, "near_duplicate": 1}
-    base = manifest_of(Recipe(version=VERSION, teacher_model="gpt-4o-mini"), {"name": "synthetic"}, records)
-    parts: dict[str, Any] = {
-        "created_at": "2026-01-01T00:00:00+00:00",
-        "references_used": len(references),
-        "estimated_cost_usd": 1.25,
-        "cost": Cost(
-            priced_at="direct",
-            prices_per_million_usd=None,
-            prices_checked="",
-            release_direct_usd=1.25,
-            release_batch_usd=0.625,
-        ),
-        "stages": {"improvements": Stage.model_validate({"in": records, "out": records, "failed": {"no_change": 1}})},
-        "filters": Filters.model_validate(
-            {"screened": records + 7, "kept": records, "dropped": dropped, "api_refusals": 0, "settings": {}}
-        ),
-    }
+    recipe = load_recipe(None, {"seed": "synthetic/seed", "size": records, "version": VERSION})
+    base = manifest_of(recipe, {"name": "synthetic", "kind": "hub", "split": "train"}, records)
+    manifest = base.model_copy(
+        update={
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "references_used": len(references),
+            "estimated_cost_usd": 1.25,
+            "teacher": base.teacher.model_copy(update={"endpoint": "OpenAI"}),
+            "stages": {
+                "improvements": Stage.model_validate({"in": records, "out": records, "failed": {"no_change": 1}})
+            },
+            "filters": Filters.model_validate(
+                {"screened": records + 7, "kept": records, "dropped": dropped, "api_refusals": 0, "settings": {}}
+            ),
+        }
+    )
     if judge:
-        parts["judge"] = {"win_rate": 0.75, "judged": records}
-    manifest = base.model_copy(update=parts)
+        improved = sum(1 for row in rows if row["judge"]["preferred"] == "improved")
+        manifest = manifest.model_copy(
+            update={
+                "judge": JudgeResults(
+                    model="gpt-4o-mini",
+                    records=records,
+                    judged=records,
+                    improved=improved,
+                    original=records - improved,
+                    tie=0,
+                    disagreements=0,
+                    win_rate=round(improved / records, 4),
+                    tie_share=0.0,
+                    disagreement_share=0.0,
+                )
+            }
+        )
     release = write_release(
         output,
         VERSION,

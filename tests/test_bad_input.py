@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher
-from tests.helpers import build
+from tests.helpers import build, set_env
 
 
 def _closed_port() -> int:
@@ -32,6 +32,13 @@ CASES = {
         ["--version", "1.0"],
         "bad recipe field 'version' in the command line: Value error, must be a semantic version",
     ),
+    "version ending in a newline": (
+        {},
+        ["--version", "2.0.0\n"],
+        "bad recipe field 'version' in the command line: Value error, must be a semantic version",
+    ),
+    "repo id ending in a newline": ({}, ["--repo-id", "org/name\n"], "bad recipe field 'repo_id'"),
+    "language ending in a newline": ({}, ["--language", "en\n"], "bad recipe field 'language'"),
     "seed without columns": ({}, ["--seed", "textonly.jsonl"], "has no usable columns (found ['text'])"),
     "missing seed": ({}, ["--seed", "./nowhere.jsonl"], "seed path not found: ./nowhere.jsonl"),
     "seed of multi-turn rows only": ({}, ["--seed", "multi.jsonl"], "has no usable single-turn pair"),
@@ -48,11 +55,7 @@ def test_bad_input_exits_2_before_any_paid_call(
     case: str, teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
 ) -> None:
     env, extra, message = CASES[case]
-    for name, value in env.items():
-        if value is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, value)
+    set_env(monkeypatch, env)
     write_lima_seed(workdir / "seed.jsonl", single=3)
     write_lima_seed(workdir / "multi.jsonl", single=0, multi=3)
     (workdir / "textonly.jsonl").write_text(json.dumps({"text": "hello"}) + "\n")
@@ -70,3 +73,20 @@ def test_bad_input_exits_2_before_any_paid_call(
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
     assert teacher_env.log.by_schema == {}
     assert not (workdir / "out" / "cache.sqlite").exists()
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_left_as_it_was(
+    teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    write_lima_seed(workdir / "seed.jsonl", single=3)
+    target = workdir / "precious.txt"
+    target.write_text("do not overwrite\n")
+    (workdir / "out").mkdir()
+    (workdir / "out" / ".lock").symlink_to(target)
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "5", "--output", "out")
+
+    assert code != 0 and target.read_text() == "do not overwrite\n"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "is a symbolic link" in lines[0], err
+    assert teacher_env.log.by_schema == {}

@@ -11,11 +11,10 @@ import datasets
 import pytest
 
 from refed_hf.teacher.prices import Usage, prices_for
-from tests.conftest import TEST_KEY
 from tests.fakes.batches import BatchFaults
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import build, build_process, manifest
+from tests.helpers import build, build_process, manifest, running_teacher, set_env, user_env
 
 FAST = ("--batch", "--batch-poll-max", "0.1")
 
@@ -31,21 +30,14 @@ def _build_with(fake: FakeTeacher, capsys, out: str, *args: str) -> tuple[int, s
     return build(capsys, "--seed", "seed.jsonl", "--output", out, "--base-url", fake.url, *args)
 
 
-@pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-
-
 def test_batch_build_gives_the_direct_builds_records_at_batch_rates(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=6)
-    direct = FakeTeacher(TeacherFaults()).start()
-    batched = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=0.1, shuffle=True)).start()
-    try:
+    with (
+        running_teacher() as direct,
+        running_teacher(batch_faults=BatchFaults(duration=0.1, shuffle=True)) as batched,
+    ):
         assert _build_with(direct, capsys, "direct", "--size", "30")[0] == 0
         code, out, err = _build_with(batched, capsys, "batched", "--size", "30", *FAST)
-    finally:
-        direct.stop()
-        batched.stop()
     assert code == 0, err
     assert _tables(workdir / "batched" / "v0.1.0") == _tables(workdir / "direct" / "v0.1.0")
     # Every call went through the Batch API, none directly, and each line was submitted once.
@@ -53,7 +45,8 @@ def test_batch_build_gives_the_direct_builds_records_at_batch_rates(workdir: Pat
     assert set(batched.batches.log.submitted.values()) == {1}
     m = manifest(workdir / "batched" / "v0.1.0")
     run, api = m["teacher"]["this_run"], m["batch_api"]
-    assert api["lines"] == run["answers"] == sum(batched.batches.log.submitted.values()) == 76
+    # Feedback for the 2 references used (4), 4 instruction calls, 30 responses, 30 improvements.
+    assert api["lines"] == run["answers"] == sum(batched.batches.log.submitted.values()) == 68
     # The method's four waves emerge by themselves: feedback, instructions, responses, improvements.
     assert [list(wave["stages"]) for wave in api["by_wave"]] == [
         ["feedback"],
@@ -70,17 +63,16 @@ def test_batch_build_gives_the_direct_builds_records_at_batch_rates(workdir: Pat
 
 def test_error_expired_and_cancelled_lines_go_into_the_next_batch(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=6, content_filtered=1)
-    clean = FakeTeacher(TeacherFaults()).start()
-    faulty = FakeTeacher(
-        TeacherFaults(rate_500=0.2, rate_malformed=0.1),
-        batch_faults=BatchFaults(duration=0.1, expire_every=3, cancel_every=4),
-    ).start()
-    try:
-        assert _build_with(clean, capsys, "clean", "--size", "40")[0] == 0
-        code, _, err = _build_with(faulty, capsys, "faulty", "--size", "40", *FAST)
-    finally:
-        clean.stop()
-        faulty.stop()
+    with (
+        running_teacher() as clean,
+        running_teacher(
+            TeacherFaults(rate_500=0.2, rate_malformed=0.1),
+            batch_faults=BatchFaults(duration=0.1, expire_every=3, cancel_every=4),
+        ) as faulty,
+    ):
+        # Feedback for every reference, so the content-filtered one is asked too.
+        assert _build_with(clean, capsys, "clean", "--size", "40", "--feedback-scope", "all")[0] == 0
+        code, _, err = _build_with(faulty, capsys, "faulty", "--size", "40", "--feedback-scope", "all", *FAST)
     assert code == 0, err
     assert _tables(workdir / "faulty" / "v0.1.0") == _tables(workdir / "clean" / "v0.1.0")
     m = manifest(workdir / "faulty" / "v0.1.0")
@@ -99,9 +91,8 @@ def test_kill_during_batches_then_rerun_pays_nothing_twice(tmp_path: Path) -> No
     for folder in (killed, straight):
         write_lima_seed(folder / "seed.jsonl", single=6)
     args = ("--seed", "seed.jsonl", "--size", "40", "--output", "out", *FAST)
-    fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=1.5)).start()
-    env = {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}
-    try:
+    with running_teacher(batch_faults=BatchFaults(duration=1.5)) as fake:
+        env = user_env(fake)
         proc = build_process(env, killed, *args)
         deadline = time.monotonic() + 60
         # Kill once the second wave (instructions) is in flight at the provider.
@@ -116,17 +107,14 @@ def test_kill_during_batches_then_rerun_pays_nothing_twice(tmp_path: Path) -> No
         rerun = build_process(env, killed, *args)
         _, err = rerun.communicate(timeout=120)
         assert rerun.returncode == 0, err
-    finally:
-        fake.stop()
     # No line was submitted twice and no answer was paid for twice, across the kill.
     assert set(fake.batches.log.submitted.values()) == {1}
     assert sum(n - 1 for n in fake.log.answered.values() if n > 1) == 0
     assert manifest(killed / "out" / "v0.1.0")["batch_api"]["reattached_batches"] >= 1
 
-    reference = FakeTeacher(TeacherFaults()).start()
-    try:
+    with running_teacher() as reference:
         proc = build_process(
-            {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": reference.url},
+            user_env(reference),
             straight,
             "--seed",
             "seed.jsonl",
@@ -137,8 +125,6 @@ def test_kill_during_batches_then_rerun_pays_nothing_twice(tmp_path: Path) -> No
         )
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-    finally:
-        reference.stop()
     assert _tables(killed / "out" / "v0.1.0") == _tables(straight / "out" / "v0.1.0")
     assert sum(fake.log.answered.values()) == sum(reference.log.answered.values())
 
@@ -146,9 +132,7 @@ def test_kill_during_batches_then_rerun_pays_nothing_twice(tmp_path: Path) -> No
 def test_azure_batch_uses_azure_routes(fake_teacher: FakeTeacher, workdir: Path, capsys, monkeypatch) -> None:
     fake_teacher.faults.api_key = None  # Azure sends `api-key`, not a bearer token
     fake_teacher.batches.faults.duration = 0.05
-    monkeypatch.setenv("AZURE_ENDPOINT", fake_teacher.url.removesuffix("/v1"))
-    monkeypatch.setenv("AZURE_OPENAI_KEY", "azure-secret-key")
-    monkeypatch.setenv("AZURE_VERSION", "2024-10-21")
+    set_env(monkeypatch, user_env(fake_teacher, azure=True))
     write_lima_seed(workdir / "seed.jsonl", single=2)
     code, _, err = build(
         capsys,
@@ -183,11 +167,8 @@ def test_enqueued_token_limit_splits_waves_and_waits(workdir: Path, capsys, key)
     write_lima_seed(workdir / "seed.jsonl", single=4)
     # The provider refuses batches past 3,000 enqueued tokens and the recipe does not say so: refused
     # batches (not a failure of their lines) are cut smaller and go out again as others finish.
-    fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=0.1, token_limit=3000)).start()
-    try:
+    with running_teacher(batch_faults=BatchFaults(duration=0.1, token_limit=3000)) as fake:
         code, _, err = _build_with(fake, capsys, "out", "--size", "20", *FAST)
-    finally:
-        fake.stop()
     assert code == 0, err
     api = manifest(workdir / "out" / "v0.1.0")["batch_api"]
     assert fake.batches.log.token_limit_failures >= 1 and api["token_limit_waits"] >= 1
@@ -201,10 +182,9 @@ def test_enqueued_token_limit_splits_waves_and_waits(workdir: Path, capsys, key)
 
 def test_ctrl_c_says_batches_keep_running(tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=4)
-    fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=5)).start()
-    try:
+    with running_teacher(batch_faults=BatchFaults(duration=5)) as fake:
         proc = build_process(
-            {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url},
+            user_env(fake),
             tmp_path,
             "--seed",
             "seed.jsonl",
@@ -220,8 +200,6 @@ def test_ctrl_c_says_batches_keep_running(tmp_path: Path) -> None:
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
-    finally:
-        fake.stop()
     assert proc.returncode == 130
     assert "keep running at the provider" in err and "rerun the same command" in err
 
@@ -229,11 +207,8 @@ def test_ctrl_c_says_batches_keep_running(tmp_path: Path) -> None:
 def test_a_batch_created_but_never_recorded_is_found_again_not_created_twice(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=3)
     # Every creation answers after the client's timeout: the batch exists, the client never heard.
-    fake = FakeTeacher(TeacherFaults(), batch_faults=BatchFaults(duration=0.1, create_delay=0.6)).start()
-    try:
+    with running_teacher(batch_faults=BatchFaults(duration=0.1, create_delay=0.6)) as fake:
         code, _, err = _build_with(fake, capsys, "out", "--size", "20", *FAST, "--request-timeout", "0.3")
-    finally:
-        fake.stop()
     assert code == 0, err
     uploads = [
         f

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import random
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
 import datasets
+import pytest
 
-from tests.conftest import TEST_KEY
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import build_process
+from tests.helpers import build_process, cached_answers, running_teacher, user_env
 
 SIZE = 40
 CONCURRENCY = 8
@@ -28,23 +27,15 @@ ARGS = ("--seed", "seed.jsonl", "--size", str(SIZE), "--output", "out", "--concu
 COMMIT_WINDOW = 0.1
 
 
-def _committed(cache: Path) -> dict[str, str]:
-    db = sqlite3.connect(cache)
-    try:
-        return dict(db.execute("SELECT key, content FROM responses"))
-    finally:
-        db.close()
-
-
 def _run(fake: FakeTeacher, cwd: Path) -> tuple[int, str, str]:
-    proc = build_process({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}, cwd, *ARGS)
+    proc = build_process(user_env(fake), cwd, *ARGS)
     out, err = proc.communicate(timeout=180)
     return proc.returncode, out, err
 
 
 def _kill_at_random_point(fake: FakeTeacher, cwd: Path, rng: random.Random) -> int:
     """Start the build, kill -9 it after a random number of new answers; the requests it had in flight."""
-    proc = build_process({"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}, cwd, *ARGS)
+    proc = build_process(user_env(fake), cwd, *ARGS)
     target = sum(fake.log.answered.values()) + rng.randint(3, 25)
     deadline = time.monotonic() + 120
     while sum(fake.log.answered.values()) < target and proc.poll() is None and time.monotonic() < deadline:
@@ -62,21 +53,18 @@ def _kill_at_random_point(fake: FakeTeacher, cwd: Path, rng: random.Random) -> i
 def _chaos(tmp_path: Path, faults: TeacherFaults, seed: int) -> tuple[list[dict], dict[str, int]]:
     write_lima_seed(tmp_path / "seed.jsonl", single=3)
     rng = random.Random(seed)
-    fake = FakeTeacher(faults).start()
     committed: dict[str, str] = {}
     in_flight_at_kills = []
-    try:
+    with running_teacher(faults) as fake:
         for _ in range(3):
             in_flight_at_kills.append(_kill_at_random_point(fake, tmp_path, rng))
-            now = _committed(tmp_path / "out" / "cache.sqlite")
+            now = cached_answers(tmp_path / "out")
             # No answer committed before is lost or changed by a kill.
             assert committed.items() <= now.items()
             committed = now
         code, out, err = _run(fake, tmp_path)
         assert code == 0, err
-        assert committed.items() <= _committed(tmp_path / "out" / "cache.sqlite").items()
-    finally:
-        fake.stop()
+        assert committed.items() <= cached_answers(tmp_path / "out").items()
     repaid = sum(n - 1 for n in fake.log.answered.values() if n > 1)
     # Only what was in flight at a kill is paid again: never more than --concurrency per kill.
     assert repaid <= sum(in_flight_at_kills) and repaid <= 3 * CONCURRENCY, (repaid, in_flight_at_kills)
@@ -96,19 +84,18 @@ def _chaos(tmp_path: Path, faults: TeacherFaults, seed: int) -> tuple[list[dict]
     return records, figures
 
 
+@pytest.mark.slow
 def test_three_kills_under_500s_malformed_json_and_a_server_cap(tmp_path: Path) -> None:
     faults = TeacherFaults(latency=0.03, jitter_sigma=0.5, cap=6, retry_after=0.02, rate_500=0.10, rate_malformed=0.05)
     _, figures = _chaos(tmp_path, faults, seed=11)
     assert figures["status_429"] > 0 and figures["status_500"] > 0
 
 
+@pytest.mark.slow
 def test_three_kills_under_500s_give_the_records_of_an_undisturbed_build(tmp_path: Path) -> None:
     chaotic, _ = _chaos(tmp_path / "chaos", TeacherFaults(latency=0.03, rate_500=0.10), seed=12)
     write_lima_seed(tmp_path / "clean" / "seed.jsonl", single=3)
-    fake = FakeTeacher(TeacherFaults()).start()
-    try:
+    with running_teacher() as fake:
         code, _, err = _run(fake, tmp_path / "clean")
-    finally:
-        fake.stop()
     assert code == 0, err
     assert chaotic == datasets.load_dataset(str(tmp_path / "clean" / "out" / "v0.1.0"), split="train").to_list()

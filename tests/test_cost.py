@@ -8,30 +8,21 @@ from pathlib import Path
 import datasets
 import pytest
 
-from refed_hf.diskspace import cache_write_error
-from refed_hf.teacher.cache import ResponseCache
-from tests.conftest import TEST_KEY
 from tests.fakes.seeds import write_lima_seed
-from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import build, manifest
-
-
-@pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+from tests.fakes.teacher import TeacherFaults
+from tests.helpers import build, cached_answers, manifest, running_teacher
 
 
 def test_max_budget_stops_without_a_release_and_a_rerun_continues_from_the_cache(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=10)
     args = ("--seed", "seed.jsonl", "--size", "100", "--output", "out", "--concurrency", "4")
-    fake = FakeTeacher(TeacherFaults(latency=0.01)).start()
-    try:
+    with running_teacher(TeacherFaults(latency=0.01)) as fake:
         code, _, err = build(capsys, *args, "--base-url", fake.url, "--max-budget", "0.008")
         assert code == 3
         assert err.count("\n") == 1 and err.startswith("error: stopped at --max-budget $0.008")
         assert "rerun with a higher --max-budget" in err
         assert not (workdir / "out" / "v0.1.0").exists()  # nothing half-done
-        stored = ResponseCache(workdir / "out" / "cache.sqlite", cache_write_error).count()
+        stored = len(cached_answers(workdir / "out"))
         spent = float(re.search(r"spent about \$([0-9.]+)", err).group(1))
         # Calls stop before the budget would pass (unknown answer lengths are estimated high).
         assert 20 <= stored < 200 and 0 < spent <= 0.008
@@ -39,8 +30,6 @@ def test_max_budget_stops_without_a_release_and_a_rerun_continues_from_the_cache
 
         code, out, err = build(capsys, *args, "--base-url", fake.url, "--max-budget", "1")
         assert code == 0, err
-    finally:
-        fake.stop()
     assert sum(n - 1 for n in fake.log.answered.values() if n > 1) == 0  # nothing paid twice
     m = manifest(workdir / "out" / "v0.1.0")
     assert m["records"] == 100 and m["teacher"]["this_run"]["cache_hits"] >= stored
@@ -69,16 +58,13 @@ def _figure(pattern: str, text: str) -> int:
 def test_estimate_projects_the_full_build_within_ten_percent(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=30)
     args = ("--seed", "seed.jsonl", "--size", "200", "--output", "out")
-    fake = FakeTeacher(TeacherFaults(rate_malformed=0.05)).start()
-    try:
+    with running_teacher(TeacherFaults(rate_malformed=0.05)) as fake:
         code, out, err = build(capsys, *args, "--base-url", fake.url, "--estimate")
         assert code == 0, err
         sampled = fake.log.requests
         assert not (workdir / "out" / "v0.1.0").exists()
         code, _, err = build(capsys, *args, "--base-url", fake.url)
         assert code == 0, err
-    finally:
-        fake.stop()
     calls = _figure(r"^calls:\s+(\d+)", out)
     prompt, completion = (_figure(r"^tokens:\s+(\d+) prompt", out), _figure(r"\+ (\d+) completion", out))
     used = manifest(workdir / "out" / "v0.1.0")["teacher"]["used"]
@@ -93,8 +79,7 @@ def test_estimate_projects_the_full_build_within_ten_percent(workdir: Path, caps
 
 def test_a_model_without_a_price_says_cost_unknown(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=2)
-    fake = FakeTeacher(TeacherFaults()).start()
-    try:
+    with running_teacher() as fake:
         code, out, err = build(
             capsys,
             "--seed",
@@ -108,8 +93,6 @@ def test_a_model_without_a_price_says_cost_unknown(workdir: Path, capsys, key) -
             "--base-url",
             fake.url,
         )
-    finally:
-        fake.stop()
     assert code == 0, err
     m = manifest(workdir / "out" / "v0.1.0")
     assert m["estimated_cost_usd"] is None and m["cost"]["prices_per_million_usd"] is None

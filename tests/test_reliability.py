@@ -8,7 +8,6 @@ import os
 import resource
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,27 +27,15 @@ from refed_hf.teacher.timeouts import TimeoutPolicy
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import build, build_process, manifest
+from tests.helpers import build, build_process, cached_answers, child_env, manifest, running_teacher, user_env
 
 
 def _repaid(fake: FakeTeacher) -> int:
     return sum(n - 1 for n in fake.log.answered.values() if n > 1)
 
 
-def _cached(cache: Path) -> int:
-    db = sqlite3.connect(cache)
-    try:
-        return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
-    finally:
-        db.close()
-
-
 def _leftovers(output: Path) -> list[str]:
     return sorted(p.name for p in output.glob(".*") if p.name != ".lock")
-
-
-def _env(fake: FakeTeacher) -> dict[str, str]:
-    return {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": fake.url}
 
 
 def _one_error_line(err: str) -> str:
@@ -60,16 +47,14 @@ def _one_error_line(err: str) -> str:
 # --- one build per output -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_builds_on_one_output_one_exits_2_naming_the_other_and_nothing_is_paid_twice(tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=4)
     # Answers slow enough that the first build is still running when the second, started with it, arrives.
-    fake = FakeTeacher(TeacherFaults(latency=0.15)).start()
     args = ("--seed", "seed.jsonl", "--size", "40", "--output", "out", "--concurrency", "4")
-    try:
-        procs = [build_process(_env(fake), tmp_path, *args) for _ in range(2)]
+    with running_teacher(TeacherFaults(latency=0.15)) as fake:
+        procs = [build_process(user_env(fake), tmp_path, *args) for _ in range(2)]
         results = [(proc.pid, *proc.communicate(timeout=120), proc.returncode) for proc in procs]
-    finally:
-        fake.stop()
     codes = sorted(code for *_, code in results)
     assert codes == [0, 2], results
     winner = next(r for r in results if r[3] == 0)
@@ -78,8 +63,8 @@ def test_two_builds_on_one_output_one_exits_2_naming_the_other_and_nothing_is_pa
     assert f"another build is running in out (pid {winner[0]}, started 20" in line and "--output" in line
     assert "records:      40" in winner[1]
     print(f"two builds: exit codes {codes}, requests {fake.log.requests}, repaid {_repaid(fake)}; {line}")
-    # One build's calls, each paid once: 4 references x 2 feedback calls, 4 instruction calls, 40 x 2.
-    assert fake.log.requests == 4 * 2 + 4 + 40 * 2 and _repaid(fake) == 0
+    # One build's calls, each paid once: 2 references used x 2 feedback calls, 4 instruction calls, 40 x 2.
+    assert fake.log.requests == 2 * 2 + 4 + 40 * 2 and _repaid(fake) == 0
     release = tmp_path / "out" / "v0.1.0"
     assert len(datasets.load_dataset(str(release), split="train")) == 40
     assert {p.name for p in release.iterdir()} == {"README.md", "manifest.json", "recipe.toml", "data", "assets"}
@@ -98,13 +83,13 @@ def _small_disk(path: Path, size: str) -> bool:
     return done.returncode == 0
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_build_at_once_and_a_rerun_on_room_pays_nothing_twice(tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=3)
     disk = tmp_path / "disk"
     mounted = _small_disk(disk, "768k")
     # Without the right to mount, a file-size limit makes the kernel refuse the cache's writes instead.
     limit = None if mounted else (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (512 * 1024, 512 * 1024)))
-    fake = FakeTeacher(TeacherFaults(words=400)).start()  # about 20 KB of answers per record
     # Long answers from the fake's 16-word vocabulary all look alike: the near-duplicate filter is off.
     args = (
         "--seed",
@@ -118,48 +103,54 @@ def test_a_full_disk_stops_the_build_at_once_and_a_rerun_on_room_pays_nothing_tw
         "--dedup-threshold",
         "off",
     )
-    try:
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), **_env(fake)}
-        if limit is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # inherited: a refused write is an error, not a kill
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "refed_hf.build", "--quiet", *args, "--output", str(disk / "out")],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=limit,
-        )
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 1, err
-        line = _one_error_line(err)
-        assert line.startswith("error: the build stopped: cannot store answers in ") and "free space" in line, line
-        assert "no release was written" in line
-        answered, stored = sum(fake.log.answered.values()), _cached(disk / "out" / "cache.sqlite")
-        # It stopped at the first refused write: only the calls already in flight were answered after it.
-        assert 0 < stored < 60 and answered - stored <= 4, (answered, stored)
-        assert not (disk / "out" / "v0.1.0").exists() and _leftovers(disk / "out") == []
-
-        if mounted:
-            # A rerun into the still-full folder is refused before it pays for anything.
-            before = fake.log.requests
-            proc = build_process(_env(fake), tmp_path, *args, "--output", str(disk / "out"))
+    with running_teacher(TeacherFaults(words=400)) as fake:  # about 20 KB of answers per record
+        try:
+            if limit is not None:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # inherited: a refused write is an error, not a kill
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "refed_hf.build", "--quiet", *args, "--output", str(disk / "out")],
+                cwd=tmp_path,
+                env=child_env(user_env(fake)),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                preexec_fn=limit,
+            )
             out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 2 and "free some space" in _one_error_line(err) and fake.log.requests == before
+            assert proc.returncode == 1, err
+            line = _one_error_line(err)
+            # Answers and records are both written as they come: whichever file the disk refuses first stops it.
+            stopped = (
+                "error: the build stopped: cannot store answers in ",
+                "error: the build stopped: cannot store records in ",
+            )
+            assert line.startswith(stopped) and "free space" in line, line
+            assert "no release was written" in line
+            answered, stored = sum(fake.log.answered.values()), len(cached_answers(disk / "out"))
+            # It stopped at the first refused write: only the calls already in flight were answered after it.
+            assert 0 < stored < 60 and answered - stored <= 4, (answered, stored)
+            assert not (disk / "out" / "v0.1.0").exists() and _leftovers(disk / "out") == []
 
-        # Room again (the cache moved to a roomy disk): the rerun finishes and repays only what was in flight.
-        shutil.copytree(disk / "out", tmp_path / "roomy")
-        proc = build_process(_env(fake), tmp_path, *args, "--output", "roomy")
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        assert "records:      60" in out and _repaid(fake) == answered - stored
-    finally:
-        fake.stop()
-        if mounted:
-            subprocess.run(["umount", "--lazy", str(disk)], check=False)
-        if limit is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+            if mounted:
+                # A rerun into the still-full folder is refused before it pays for anything.
+                before = fake.log.requests
+                proc = build_process(user_env(fake), tmp_path, *args, "--output", str(disk / "out"))
+                out, err = proc.communicate(timeout=120)
+                assert (
+                    proc.returncode == 2 and "free some space" in _one_error_line(err) and fake.log.requests == before
+                )
+
+            # Room again (the cache moved to a roomy disk): the rerun finishes and repays only what was in flight.
+            shutil.copytree(disk / "out", tmp_path / "roomy")
+            proc = build_process(user_env(fake), tmp_path, *args, "--output", "roomy")
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            assert "records:      60" in out and _repaid(fake) == answered - stored
+        finally:
+            if mounted:
+                subprocess.run(["umount", "--lazy", str(disk)], check=False)
+            if limit is not None:
+                signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
 
 
 def test_a_build_that_cannot_fit_on_the_disk_is_refused_before_any_call(
@@ -196,12 +187,10 @@ FATAL = {
 
 
 @pytest.mark.parametrize("case", list(FATAL))
-def test_an_error_every_call_would_get_stops_the_build_at_once(case: str, workdir: Path, capsys, monkeypatch) -> None:
+def test_an_error_every_call_would_get_stops_the_build_at_once(case: str, workdir: Path, capsys, key) -> None:
     faults, extra, status, message = FATAL[case]
     write_lima_seed(workdir / "seed.jsonl", single=4)
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    fake = FakeTeacher(faults).start()
-    try:
+    with running_teacher(faults) as fake:
         code, out, err = build(
             capsys,
             "--seed",
@@ -222,7 +211,7 @@ def test_an_error_every_call_would_get_stops_the_build_at_once(case: str, workdi
         # No call started after the first error: only those already in flight got it too, none was retried.
         assert 1 <= fake.log.by_status[status] <= 4
         # Every answer received is in the cache, and the line says how many.
-        stored = _cached(workdir / "out" / "cache.sqlite")
+        stored = len(cached_answers(workdir / "out"))
         assert stored == sum(fake.log.answered.values()) and f"the {stored} answers received" in line
         assert not (workdir / "out" / "v0.1.0").exists() and _leftovers(workdir / "out") == []
 
@@ -244,8 +233,6 @@ def test_an_error_every_call_would_get_stops_the_build_at_once(case: str, workdi
         )
         assert code == 0, err
         assert manifest(workdir / "out" / "v0.1.0")["records"] == 60 and _repaid(fake) == 0
-    finally:
-        fake.stop()
 
 
 def _api_error(status: int, body: dict) -> openai.APIStatusError:
@@ -288,7 +275,7 @@ def _handles_sigterm(pid: int) -> bool:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_the_imports_ends_the_run_in_one_line(signum: int, tmp_path: Path) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=2)
-    proc = build_process({"OPENAI_API_KEY": TEST_KEY}, tmp_path, "--seed", "seed.jsonl", "--output", "out")
+    proc = build_process(user_env(), tmp_path, "--seed", "seed.jsonl", "--output", "out")
     deadline = time.monotonic() + 10
     while not _handles_sigterm(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.002)
@@ -307,10 +294,9 @@ def test_a_signal_mid_run_ends_it_in_one_line_and_leaves_nothing_behind(
     signals_sent: tuple[int, ...], tmp_path: Path
 ) -> None:
     write_lima_seed(tmp_path / "seed.jsonl", single=4)
-    fake = FakeTeacher(TeacherFaults(latency=0.05)).start()
-    try:
+    with running_teacher(TeacherFaults(latency=0.05)) as fake:
         proc = build_process(
-            _env(fake), tmp_path, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--concurrency", "4"
+            user_env(fake), tmp_path, "--seed", "seed.jsonl", "--size", "60", "--output", "out", "--concurrency", "4"
         )
         deadline = time.monotonic() + 60
         while sum(fake.log.answered.values()) < 20 and time.monotonic() < deadline:
@@ -327,9 +313,7 @@ def test_a_signal_mid_run_ends_it_in_one_line_and_leaves_nothing_behind(
             time.sleep(0.01)
         # Everything answered was stored, but for the calls in flight at the signal (at most --concurrency):
         # a rerun pays again for those only (the chaos test reruns after kills).
-        assert 0 <= sum(fake.log.answered.values()) - _cached(tmp_path / "out" / "cache.sqlite") <= 4
-    finally:
-        fake.stop()
+        assert 0 <= sum(fake.log.answered.values()) - len(cached_answers(tmp_path / "out")) <= 4
 
 
 # --- answers that do not do their job ------------------------------------------------------------
@@ -365,18 +349,13 @@ def test_instructions_repeating_the_reference_or_each_other_are_dropped() -> Non
     assert dropped == {"duplicate_instruction": 1, "repeats_reference": 2}
 
 
-def test_no_op_answers_are_reasked_counted_and_never_become_records(workdir: Path, capsys, monkeypatch) -> None:
+def test_no_op_answers_are_reasked_counted_and_never_become_records(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=8)
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    fake = FakeTeacher(
-        TeacherFaults(rate_no_change=0.2, rate_empty_analysis=0.15, rate_repeated_instructions=0.5)
-    ).start()
-    try:
+    faults = TeacherFaults(rate_no_change=0.2, rate_empty_analysis=0.15, rate_repeated_instructions=0.5)
+    with running_teacher(faults) as fake:
         code, out, err = build(
             capsys, "--seed", "seed.jsonl", "--size", "50", "--output", "out", "--base-url", fake.url
         )
-    finally:
-        fake.stop()
     assert code == 0, err
     release = workdir / "out" / "v0.1.0"
     records = datasets.load_dataset(str(release), split="train").to_list()
@@ -404,11 +383,9 @@ def test_names_must_not_be_empty(teacher_env: FakeTeacher, workdir: Path, capsys
 # --- timeouts ------------------------------------------------------------------------------------
 
 
-def test_a_timed_out_call_is_retried_twice_at_most_with_twice_the_time(workdir: Path, capsys, monkeypatch) -> None:
+def test_a_timed_out_call_is_retried_twice_at_most_with_twice_the_time(workdir: Path, capsys, key) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=1)
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    fake = FakeTeacher(TeacherFaults(latency=0.4)).start()
-    try:
+    with running_teacher(TeacherFaults(latency=0.4)) as fake:
         # Answers take 0.4 s: the first try (0.25 s) times out, the retry (0.5 s) gets the answer.
         code, out, err = build(
             capsys,
@@ -449,8 +426,6 @@ def test_a_timed_out_call_is_retried_twice_at_most_with_twice_the_time(workdir: 
         )
         assert code == 1 and fake.log.requests - before == 2 * 3
         assert manifest(workdir / "never" / "v0.1.0")["stages"]["feedback"]["failed"] == {"timeout": 2}
-    finally:
-        fake.stop()
 
 
 def test_timeout_policy_doubles_and_warns_from_the_p95() -> None:

@@ -4,10 +4,10 @@ from `python -m refed_hf.report` for a release on disk or on the Hub."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,7 @@ from tests.conftest import HUB_TOKEN, TEST_KEY
 from tests.fakes.hub import FakeHub
 from tests.fakes.seeds import write_lima_seed
 from tests.fakes.teacher import FakeTeacher, TeacherFaults
-from tests.helpers import REPO as SOURCE
-from tests.helpers import build, manifest
+from tests.helpers import build, child_env, manifest, running_teacher, set_env, user_env
 
 REPO = "refed-org/refed-quality"
 IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
@@ -27,14 +26,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> FakeTeacher:
-    teacher = FakeTeacher(
-        TeacherFaults(api_key=TEST_KEY, rate_duplicate=0.1, rate_refusal=0.1, rate_truncated=0.1, rate_seed_copy=0.05)
-    ).start()
-    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", teacher.url)
-    yield teacher
-    teacher.stop()
+def bad_teacher(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTeacher]:
+    faults = TeacherFaults(
+        api_key=TEST_KEY, rate_duplicate=0.1, rate_refusal=0.1, rate_truncated=0.1, rate_seed_copy=0.05
+    )
+    with running_teacher(faults) as teacher:
+        set_env(monkeypatch, user_env(teacher))
+        yield teacher
 
 
 def _images(card: str) -> list[tuple[str, str]]:
@@ -111,11 +109,11 @@ def test_report_in_card_published_and_from_the_cli(
 def test_report_cli_renders_headless_in_a_child_process(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
     write_lima_seed(workdir / "seed.jsonl", single=2)
     assert build(capsys, "--seed", "seed.jsonl", "--size", "12", "--output", "out")[0] == 0
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    headless = user_env(teacher_env, DISPLAY=None, WAYLAND_DISPLAY=None, MPLBACKEND=None)
     done = subprocess.run(
         [sys.executable, "-m", "refed_hf.report", "out/v0.1.0", "--out", "figs", "--changed-over", "5"],
         cwd=workdir,
-        env={**env, "PYTHONPATH": str(SOURCE)},
+        env=child_env(headless),
         capture_output=True,
         text=True,
         timeout=120,
@@ -153,3 +151,128 @@ def test_report_of_an_empty_release(tmp_path: Path) -> None:
         "improvement.png",
         "lengths.png",
     ]
+
+
+def test_a_judged_release_gets_the_judge_figure_with_the_columns_numbers(
+    teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    import datasets
+
+    write_lima_seed(workdir / "seed.jsonl", single=6)
+    args = ["--seed", "seed.jsonl", "--size", "40"]
+    assert build(capsys, *args, "--output", "plain")[0] == 0
+    code, _, err = build(capsys, *args, "--output", "judged", "--judge")
+    assert code == 0, err
+
+    plain, judged = workdir / "plain" / "v0.1.0", workdir / "judged" / "v0.1.0"
+    assert "judge" not in [Path(f["file"]).stem for f in manifest(plain)["quality"]["figures"]]
+    assert not (plain / "assets" / "judge.png").exists()
+
+    m = manifest(judged)
+    figures = {Path(f["file"]).stem: f for f in m["quality"]["figures"]}
+    assert figures["judge"]["file"] == "assets/judge.png"
+    assert (judged / "assets" / "judge.png").read_bytes().startswith(PNG_MAGIC)
+    assert "![" + figures["judge"]["alt"] + "](assets/judge.png)" in (judged / "README.md").read_text()
+    assert "judge" not in m["quality"]  # its numbers are the manifest's own `judge` part
+
+    rows = datasets.load_dataset(str(judged), "default", split="train")
+    verdicts = [(r["feature"], r["judge"]) for r in rows]
+    count = {name: sum(v["preferred"] == name for _, v in verdicts) for name in ("improved", "original", "tie")}
+    agreed = sum(v["original_first"] == v["improved_first"] for _, v in verdicts)
+    assert 0 < count["improved"] < len(rows) and count["tie"] > 0  # the fake judge gives every verdict
+    assert {key: m["judge"][key] for key in count} == count
+    alt = figures["judge"]["alt"]
+    assert (
+        f"on {len(rows)} records: improved {count['improved']}, original {count['original']}, tie {count['tie']} "
+        f"(win rate {m['judge']['win_rate']})" in alt
+    )
+    assert f"the two orders agree on {agreed} of {len(rows)} records" in alt
+    assert len(rows) - agreed == m["judge"]["disagreements"]
+    for feature in ("subject", "skill"):
+        mine = [v["preferred"] for f, v in verdicts if f == feature]
+        assert mine
+        assert (
+            f"{feature}: improved {mine.count('improved')}, original {mine.count('original')}, tie {mine.count('tie')}"
+            in alt
+        )
+
+    # The CLI draws the same figure and prints the same counts.
+    assert report_main([str(judged), "--out", "judged-report"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"judge:                    improved {count['improved']}, original {count['original']}, tie {count['tie']} "
+        f"of {len(rows)} (win rate {m['judge']['win_rate']}, orders agree on {round(agreed / len(rows), 4)}"
+    ) in out
+    assert (workdir / "judged-report" / "judge.png").read_bytes().startswith(PNG_MAGIC)
+    assert report_main([str(plain), "--out", "plain-report"]) == 0
+    assert "judge" not in capsys.readouterr().out
+    assert not (workdir / "plain-report" / "judge.png").exists()
+
+
+def test_the_judge_figure_counts_records_without_a_verdict_and_each_order(tmp_path: Path) -> None:
+    import datasets
+
+    from refed_hf.features import FEEDBACK_FEATURES, JUDGED_RECORD_FEATURES
+    from refed_hf.release.report import describe, quality_report
+
+    def verdict(first: str, second: str) -> dict[str, str]:
+        preferred = first if first == second else "tie"
+        return {
+            "preferred": preferred,
+            "original_first": first,
+            "reason_original_first": "A reason.",
+            "improved_first": second,
+            "reason_improved_first": "Another reason.",
+        }
+
+    judged = [
+        ("subject", verdict("improved", "improved")),
+        ("subject", verdict("improved", "original")),
+        ("subject", None),
+        ("skill", verdict("original", "original")),
+        ("skill", verdict("improved", "improved")),
+        ("skill", verdict("tie", "tie")),
+    ]
+    rows = [
+        {
+            "instruction": f"Instruction number {i}",
+            "response": "a response",
+            "analysis": {"original_strengths": [], "improvement_opportunities": [], "relevant_feedback": []},
+            "implementation_strategy": {"planned_changes": [], "rationale": ""},
+            "improved_response": "an improved response",
+            "reference_id": "r",
+            "feature": feature,
+            "teacher_model": "m",
+            "judge": judge,
+        }
+        for i, (feature, judge) in enumerate(judged)
+    ]
+    (tmp_path / "data" / "default").mkdir(parents=True)
+    (tmp_path / "data" / "feedback").mkdir(parents=True)
+    datasets.Dataset.from_list(rows, features=JUDGED_RECORD_FEATURES).to_parquet(
+        str(tmp_path / "data" / "default" / "train-0.parquet")
+    )
+    datasets.Dataset.from_dict({name: [] for name in FEEDBACK_FEATURES}, features=FEEDBACK_FEATURES).to_parquet(
+        str(tmp_path / "data" / "feedback" / "train-0.parquet")
+    )
+
+    numbers = quality_report(tmp_path, None, tmp_path / "figs")
+    judge = numbers["judge"]
+    assert (judge["records"], judge["judged"], judge["no_verdict"]) == (6, 5, 1)
+    assert (judge["improved"], judge["original"], judge["tie"], judge["disagreements"]) == (2, 1, 2, 1)
+    assert judge["win_rate"] == round(2 / 6, 4) and judge["agreement_share"] == 0.8
+    assert judge["by_feature"]["subject"] == {
+        "improved": 1,
+        "original": 0,
+        "tie": 1,
+        "no_verdict": 1,
+        "win_rate": 0.3333,
+    }
+    assert judge["orders"]["improved"] == {"improved": 2, "original": 1, "tie": 0}
+    assert judge["orders"]["tie"]["tie"] == 1
+    alt = numbers["figures"][-1]["alt"]
+    assert numbers["figures"][-1]["file"] == "judge.png"
+    assert "improved 2, original 1, tie 2, no verdict 1 (win rate 0.3333)" in alt
+    assert "the two orders agree on 4 of 5 records" in alt
+    assert (tmp_path / "figs" / "judge.png").read_bytes().startswith(PNG_MAGIC)
+    assert "judge, skill:             improved 1, original 1, tie 1 (win rate 0.3333)" in describe(numbers)

@@ -22,7 +22,7 @@ from tests.conftest import HUB_TOKEN
 from tests.fakes.hub import FakeHub
 from tests.fakes.seeds import lima_rows
 from tests.fakes.teacher import FakeTeacher
-from tests.helpers import build, manifest
+from tests.helpers import build, manifest, running_teacher, set_env, user_env
 from tests.review_support import HOSTILE_ANSWER, HOSTILE_SEED, synthetic_release
 
 # Every tag the page's template writes; data must add none.
@@ -148,20 +148,26 @@ def test_the_judges_verdicts_and_win_rate_are_shown_when_the_release_has_them(sy
     verdicts = [record["judge"]["verdict"] for record in page.data()["records"]]
     assert verdicts.count("original") == 10 and verdicts.count("improved") == 30
     assert page.data()["records"][0]["judge"]["reasons"][-1] == HOSTILE_ANSWER
-    assert "win rate of the improvement75.0%" in page.text.replace("\n", "")
+    assert "win rate of the improvement75.0%" in page.text.replace("\n", "")  # 30 of 40 records
     assert "verdictsimproved 30, original 10" in page.text.replace("\n", "")
 
     plain = _review(synthetic_release(tmp_path / "plain", 10), tmp_path / "plain.html")
     assert "win rate" not in plain.text and all(record["judge"] is None for record in plain.data()["records"])
 
 
-def test_a_judgement_reads_the_spellings_a_judge_may_use() -> None:
+def test_a_judgement_reads_the_judge_column() -> None:
     assert judgement(None) is None and judgement({}) is None
-    assert judgement("improved") == {"verdict": "improved", "reasons": [], "details": {}}
-    assert judgement({"winner": "B", "rationale": "clearer", "score": 8}) == {
-        "verdict": "B",
-        "reasons": ["clearer"],
-        "details": {"score": 8},
+    column = {
+        "preferred": "tie",
+        "original_first": "original",
+        "reason_original_first": "A is shorter.",
+        "improved_first": "improved",
+        "reason_improved_first": "A is clearer.",
+    }
+    assert judgement(column) == {
+        "verdict": "tie",
+        "reasons": ["A is shorter.", "A is clearer."],
+        "details": {"original shown first": "original", "improved shown first": "improved"},
     }
 
 
@@ -200,17 +206,13 @@ def test_a_build_keeps_what_it_dropped_beside_its_cache_the_same_whatever_the_ti
     rows = lima_rows(8)
     rows[0]["conversations"] = [HOSTILE_SEED, HOSTILE_ANSWER]
     (workdir / "seed.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    teacher = FakeTeacher(faults).start()
-    try:
-        monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
-        monkeypatch.setenv("OPENAI_BASE_URL", teacher.url)
+    with running_teacher(faults) as teacher:
+        set_env(monkeypatch, user_env(teacher))
         code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "40", "--output", "out", "--concurrency", "16")
         assert code == 0, err
         first = (workdir / "out" / "dropped-v0.1.0.jsonl").read_bytes()
         code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "40", "--output", "out", "--concurrency", "1")
         assert code == 0, err
-    finally:
-        teacher.stop()
     kept = workdir / "out" / "dropped-v0.1.0.jsonl"
     assert kept.read_bytes() == first
     assert not list((workdir / "out").glob(".dropped*")) and not list((workdir / "out" / "v0.1.0").rglob("dropped*"))
@@ -224,7 +226,12 @@ def test_a_build_keeps_what_it_dropped_beside_its_cache_the_same_whatever_the_ti
         counted = m["stages"][stage]["failed"]
         assert counted, stage  # the faults above make each stage drop something
         assert {r: sum(i["stage"] == stage and i["reason"] == r for i in items) for r in counted} == counted
-    assert all(item["improved_response"] and item["response"] for item in filtered)
+    # Each filter drops at the earliest stage that has what it needs: instruction filters before any
+    # response was bought (the item holds its instruction only), the length filter with both texts.
+    instruction_level = {"seed_leakage", "near_duplicate", "contamination"}
+    assert all(item["instruction"] for item in filtered)
+    assert all(item["response"] is None for item in filtered if item["reason"] in instruction_level)
+    assert all(item["improved_response"] and item["response"] for item in filtered if item["reason"] == "length")
 
     page = _review(workdir / "out" / "v0.1.0", workdir / "review.html")
     assert len(page.data()["dropped"]) == len(items)

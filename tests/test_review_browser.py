@@ -19,7 +19,8 @@ import pytest
 from refed_hf.review.command import main as review_main
 from tests.conftest import TEST_KEY
 from tests.fakes.seeds import lima_rows
-from tests.fakes.teacher import FakeTeacher, TeacherFaults
+from tests.fakes.teacher import TeacherFaults
+from tests.helpers import running_teacher, set_env, user_env
 from tests.review_support import CHROMIUM, HOSTILE_ANSWER, HOSTILE_SEED, Browser, chromium, synthetic_release
 
 pytestmark = pytest.mark.skipif(os.environ.get("REFED_BROWSER_TESTS") == "0", reason="REFED_BROWSER_TESTS=0")
@@ -66,17 +67,13 @@ def built(tmp_path_factory: pytest.TempPathFactory, browser_ready: None) -> Path
     rows = lima_rows(10)
     rows[0]["conversations"] = [HOSTILE_SEED, HOSTILE_SEED]
     (folder / "seed.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    teacher = FakeTeacher(TeacherFaults(api_key=TEST_KEY, rate_refusal=0.1, rate_truncated=0.1)).start()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OPENAI_API_KEY", TEST_KEY)
-        patch.setenv("OPENAI_BASE_URL", teacher.url)
-        patch.chdir(folder)
-        try:
+    with running_teacher(TeacherFaults(api_key=TEST_KEY, rate_refusal=0.1, rate_truncated=0.1)) as teacher:
+        with pytest.MonkeyPatch.context() as patch:
+            set_env(patch, user_env(teacher))
+            patch.chdir(folder)
             from refed_hf.build import main
 
             assert main(["--quiet", "--seed", "seed.jsonl", "--size", "60", "--output", "out"]) == 0
-        finally:
-            teacher.stop()
     page = folder / "review.html"
     assert review_main([str(folder / "out" / "v0.1.0"), "--output", str(page)]) == 0
     return page

@@ -89,6 +89,46 @@ def filters(kept: int, dropped: dict[str, Any], path: Path) -> None:
     _save(fig, path)
 
 
+VERDICT_COLOURS = {"improved": "#55a868", "original": "#c44e52", "tie": "#8c8c8c", "no verdict": "#dddddd"}
+
+
+def judge(rows: dict[str, dict[str, int]], orders: np.ndarray, path: Path) -> None:
+    """Left: per row (all records, then each feature) the share of each verdict as one stacked bar.
+    Right: the verdict with the original response first against the one with it second; the
+    diagonal is where the orders agree (off it, the record is a tie)."""
+    fig, (bars, grid) = plt.subplots(
+        1, 2, figsize=(10, 3.4), layout="constrained", gridspec_kw={"width_ratios": [1.7, 1]}
+    )
+    names = list(reversed(rows))  # "all" at the top
+    totals = np.array([max(sum(rows[name].values()), 1) for name in names], dtype=float)
+    left = np.zeros(len(names))
+    for verdict, colour in VERDICT_COLOURS.items():
+        counts = np.array([rows[name].get(verdict, 0) for name in names], dtype=float)
+        if not counts.any():
+            continue
+        shares = counts / totals
+        drawn = bars.barh(range(len(names)), shares, left=left, color=colour, label=verdict)
+        bars.bar_label(drawn, labels=[f"{s:.0%}" if s >= 0.06 else "" for s in shares], label_type="center", fontsize=8)
+        left += shares
+    bars.set_yticks(range(len(names)), [f"{name} ({sum(rows[name].values())})" for name in names])
+    bars.set_xlim(0, 1)
+    bars.set_xlabel("share of records")
+    bars.set_title("judge's verdict (both orders)")
+    bars.legend(fontsize=8, ncols=len(VERDICT_COLOURS), loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    verdicts = list(VERDICT_COLOURS)[:3]
+    grid.imshow(orders, cmap="Blues")
+    for (row, column), n in np.ndenumerate(orders):
+        colour = "white" if orders.max() and n > orders.max() / 2 else "black"
+        grid.text(column, row, str(n), ha="center", va="center", fontsize=9, color=colour)
+    grid.set_xticks(range(3), verdicts, fontsize=8)
+    grid.set_yticks(range(3), verdicts, fontsize=8)
+    grid.set_xlabel("improved response shown first")
+    grid.set_ylabel("original shown first")
+    agreed, judged = int(np.trace(orders)), int(orders.sum())
+    grid.set_title(f"orders agree on {agreed} of {judged}", fontsize=10)
+    _save(fig, path)
+
+
 def sheet(images: list[Path], path: Path) -> None:
     """The figures on one page at their own size, narrow ones side by side (the picture of a report)."""
     pixels = [plt.imread(image) for image in images]

@@ -217,6 +217,35 @@ class FilterSettings(Part):
     min_length_ratio: Number | None = None
 
 
+class ContaminationSource(Part):
+    """One evaluation set instructions were checked against: named as the card names it (a Hub id at
+    its revision, or a local file by its sha256, never its path)."""
+
+    source: str
+    prompts: int
+    contamination_drops: int
+
+
+class Contamination(Part):
+    ngram: int
+    sources: list[ContaminationSource]
+
+
+class StageDrops(Part):
+    """Items a stage's filters judged, and the drops among them by filter."""
+
+    screened: int = 0
+    dropped: dict[str, int] = {}
+
+
+class RefillPart(Part):
+    """How the run refilled (timing-dependent, unlike the records): calls started for items past the
+    last one the release needed, and the seconds to the first record accepted."""
+
+    speculative_calls: int = 0
+    first_record_s: float | None = None
+
+
 class Filters(Part):
     """Drops per filter; `api_refusals` alone when the build screened nothing."""
 
@@ -225,7 +254,37 @@ class Filters(Part):
     kept: int = 0
     dropped: dict[str, int] = {}
     index_size: int = 0
+    by_stage: dict[str, StageDrops] = {}
     api_refusals: int = 0
+    contamination: Contamination | None = None
+
+
+class JudgeResults(Part):
+    """The judge's verdicts over the kept records: `win_rate` is the share of records whose improved
+    response won in both orders; a record whose judge calls failed has no verdict and counts as no win."""
+
+    model: str
+    records: int
+    judged: int
+    improved: int
+    original: int
+    tie: int
+    disagreements: int
+    win_rate: float | None
+    tie_share: float | None
+    disagreement_share: float | None
+
+
+class Subset(Part):
+    """A subset config `sft-METHOD-N`: fewer `rows` than `wanted` when `candidates` ran out."""
+
+    config: str
+    method: str
+    wanted: int
+    rows: int
+    candidates: int
+    rouge_l_threshold: float | None = None
+    tokenizer: str | None = None
 
 
 class SplitFiles(Part):
@@ -281,8 +340,9 @@ class Manifest(BaseModel):
     shortfall: int
     feedback_rows: int
     references_used: int
-    rounds: int
+    feedback_scope: str = "all"  # releases built before the scope existed had feedback for every reference
     stages: dict[str, Stage]
+    refill: RefillPart | None = None
     teacher: TeacherPart
     estimated_cost_usd: float | None
     this_run_cost_usd: float | None = None
@@ -300,6 +360,8 @@ class Manifest(BaseModel):
     splits: Splits | None = None
     split_statistics: dict[str, Statistics] | None = None
     filters: Filters | None = None
+    judge: JudgeResults | None = None
+    subsets: list[Subset] | None = None
     files: dict[str, ConfigFiles] = {}
     quality: Quality | None = None
     ablations: Ablations | None = None
@@ -331,7 +393,7 @@ def _peak_rss_bytes() -> int:
 def make_manifest(
     recipe: Recipe,
     seed: dict[str, Any],
-    outcome: dict[str, int],
+    outcome: dict[str, Any],
     stage_items: dict[str, tuple[int, int]],
     ledger: Ledger,
     statistics: dict[str, Any],
@@ -341,7 +403,7 @@ def make_manifest(
     batch: dict[str, Any] | None = None,
 ) -> Manifest:
     """The manifest from plain values: the seed report, the synthesis outcome (records, wanted,
-    shortfall, feedback_rows, references_used, rounds) and items (in, out) per stage, in order.
+    shortfall, feedback_rows, references_used, feedback_scope) and items (in, out) per stage, in order.
     `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published).
     The build adds the parts known later: timeouts, splits, filters, then the writer files and quality."""
     total = ledger.total()
@@ -361,7 +423,7 @@ def make_manifest(
         seed=Seed.model_validate(seed),
         **{
             name: outcome[name]
-            for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "rounds")
+            for name in ("records", "wanted", "shortfall", "feedback_rows", "references_used", "feedback_scope")
         },
         stages={
             stage: Stage.model_validate(

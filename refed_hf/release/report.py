@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..features import JUDGE_COLUMN
 from . import figures
 from .manifest import Filters, Manifest, Quality
 
@@ -38,7 +39,10 @@ FIGURES = {
     "improvement": "improvement.png",
     "features": "features.png",
     "filters": "filters.png",
+    "judge": "judge.png",
 }
+VERDICTS = ("improved", "original", "tie")
+NO_VERDICT = "no_verdict"  # the judge's calls failed for the record
 
 
 def _shards(release: Path, config: str) -> list[Path]:
@@ -52,6 +56,53 @@ def _batches(release: Path, config: str, columns: list[str]) -> Any:
 
 def _rows(release: Path) -> int:
     return sum(pq.ParquetFile(shard).metadata.num_rows for shard in _shards(release, "default"))
+
+
+def _judged(release: Path) -> bool:
+    shards = _shards(release, "default")
+    return bool(shards) and JUDGE_COLUMN in pq.ParquetFile(shards[0]).schema_arrow.names
+
+
+def _judge_numbers(release: Path) -> dict[str, Any]:
+    """The judge's verdicts counted from column `judge`: overall, per feature, and each order's
+    verdict against the other's (the diagonal is where the two orders agree)."""
+    overall: Counter[str] = Counter()
+    by_feature: dict[str, Counter[str]] = {}
+    orders: Counter[tuple[str, str]] = Counter()
+    for batch in _batches(release, "default", ["feature", JUDGE_COLUMN]):
+        columns = batch.to_pydict()
+        for feature, verdict in zip(columns["feature"], columns[JUDGE_COLUMN]):
+            preferred = verdict["preferred"] if verdict is not None else NO_VERDICT
+            overall[preferred] += 1
+            by_feature.setdefault(feature, Counter())[preferred] += 1
+            if verdict is not None:
+                orders[(verdict["original_first"], verdict["improved_first"])] += 1
+    records = sum(overall.values())
+    judged = records - overall[NO_VERDICT]
+    agreed = sum(n for (first, second), n in orders.items() if first == second)
+
+    def share(n: int, of: int) -> float | None:
+        return round(n / of, 4) if of else None
+
+    def counts(tally: Counter[str]) -> dict[str, int]:
+        return {name: tally[name] for name in (*VERDICTS, NO_VERDICT)}
+
+    return {
+        "records": records,
+        "judged": judged,
+        **counts(overall),
+        "disagreements": judged - agreed,
+        # Shares of all records, as the manifest's `judge` part gives them: no verdict is no win.
+        "win_rate": share(overall["improved"], records),
+        "tie_share": share(overall["tie"], records),
+        "agreement_share": share(agreed, judged),
+        "by_feature": {
+            feature: {**counts(tally), "win_rate": share(tally["improved"], sum(tally.values()))}
+            for feature, tally in sorted(by_feature.items())
+        },
+        # orders[original first][improved first]: records judged so in each order.
+        "orders": {first: {second: orders[(first, second)] for second in VERDICTS} for first in VERDICTS},
+    }
 
 
 def _pick(rows: int, size: int) -> set[int]:
@@ -171,14 +222,45 @@ def quality_report(
         figures.filters(filters.kept, dropped, out / FIGURES["filters"])
         summary = ", ".join(f"{name} {n}" for name, n in dropped.items())
         drawn.append(("filters", f"Bar chart of records kept ({filters.kept}) and dropped per filter ({summary})"))
+    if _judged(release):
+        numbers["judge"], alt = _draw_judge(release, out / FIGURES["judge"])
+        drawn.append(("judge", alt))
     numbers["figures"] = [{"file": FIGURES[key], "alt": alt} for key, alt in drawn]
     return numbers
+
+
+def _segments(part: dict[str, Any]) -> dict[str, int]:
+    """A part of the judge's numbers as the figure's bar segments: the verdicts, then the records without one."""
+    counts = {name: part[name] for name in VERDICTS}
+    return {**counts, "no verdict": part[NO_VERDICT]} if part[NO_VERDICT] else counts
+
+
+def _draw_judge(release: Path, path: Path) -> tuple[dict[str, Any], str]:
+    """The judge's figure: its numbers and its alt text."""
+    judge = _judge_numbers(release)
+    rows = {"all": _segments(judge), **{name: _segments(part) for name, part in judge["by_feature"].items()}}
+    orders = np.array([[judge["orders"][first][second] for second in VERDICTS] for first in VERDICTS])
+    figures.judge(rows, orders, path)
+    per_feature = "; ".join(
+        f"{name}: improved {part['improved']}, original {part['original']}, tie {part['tie']}"
+        for name, part in judge["by_feature"].items()
+    )
+    missing = f", no verdict {judge[NO_VERDICT]}" if judge[NO_VERDICT] else ""
+    alt = (
+        f"Stacked bars of the judge's verdicts on {judge['records']} records: improved {judge['improved']}, "
+        f"original {judge['original']}, tie {judge['tie']}{missing} (win rate {judge['win_rate']}); by feature, "
+        f"{per_feature}. A grid of the verdict with the original response shown first against the verdict with "
+        f"it shown second: the two orders agree on {judge['judged'] - judge['disagreements']} of "
+        f"{judge['judged']} records"
+    )
+    return judge, alt
 
 
 def add_to_release(staging: Path, manifest: Manifest) -> Manifest:
     """The writer's hook: figures into the release's `assets/`, numbers into its manifest."""
     quality = quality_report(staging, manifest.filters, staging / ASSETS)
     del quality["filters"]  # already in the manifest, under `filters`
+    quality.pop("judge", None)  # the manifest has the judge's own part; the figure's alt text the rest
     quality["figures"] = [{**figure, "file": f"{ASSETS}/{figure['file']}"} for figure in quality["figures"]]
     return manifest.model_copy(update={"quality": Quality.model_validate(quality)})
 
@@ -193,6 +275,18 @@ def describe(numbers: dict[str, Any]) -> str:
         lines.append(f"refused (API field):      {filters.api_refusals} (failed before screening, replaced)")
     else:
         lines.append("filters:                  not recorded (release built before the filters)")
+    judge = numbers.get("judge")
+    if judge is not None:
+        lines.append(
+            f"judge:                    improved {judge['improved']}, original {judge['original']}, tie {judge['tie']} "
+            f"of {judge['records']} (win rate {judge['win_rate']}, orders agree on {judge['agreement_share']} "
+            "of the judged)"
+        )
+        for feature, part in judge["by_feature"].items():
+            lines.append(
+                f"judge, {feature + ':':<19}improved {part['improved']}, original {part['original']}, "
+                f"tie {part['tie']} (win rate {part['win_rate']})"
+            )
     median = numbers["median_length"]
     lines += [
         f"median length (chars):    instruction {median['instruction']}, response {median['response']}, "

@@ -5,7 +5,10 @@
 - `preference`: `prompt` = [system?, user instruction], `chosen` = [assistant improved_response],
   `rejected` = [assistant response], TRL's conversational preference format, for `DPOTrainer`.
 
-Row i of each is row i of `default`, so splits and order carry over as they are.
+Row i of `sft` is row i of `default`, so splits and order carry over as they are. So is `preference`'s,
+unless the records were judged (column `judge`): then it holds only the pairs the judge confirmed (the
+improved response preferred in both orders), in the records' order, as a pair the judge did not
+confirm is no evidence of which response is better.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import datasets
 
-from ..features import PREFERENCE_FEATURES, SFT_FEATURES
+from ..features import JUDGE_COLUMN, PREFERENCE_FEATURES, SFT_FEATURES
 
 SYSTEM_COLUMN = "system"  # the feedback config's column with a reference's system turn ("" when none)
 BATCH = 1000
@@ -97,6 +100,21 @@ def _convert(
     )
 
 
+def confirmed_pairs(records: datasets.Dataset, cache_file: Path | None = None) -> datasets.Dataset:
+    """The records whose improved response the judge preferred in both orders (all without a judge)."""
+    if JUDGE_COLUMN not in records.column_names:
+        return records
+    return records.filter(
+        lambda verdicts: [v is not None and v["preferred"] == "improved" for v in verdicts],
+        input_columns=JUDGE_COLUMN,
+        batched=True,
+        batch_size=BATCH,
+        cache_file_name=str(cache_file) if cache_file else None,
+        load_from_cache_file=False,
+        new_fingerprint=f"{records._fingerprint}-confirmed",
+    )
+
+
 def training_configs(
     records: datasets.Dataset, feedback: datasets.Dataset, workdir: Path | None = None
 ) -> dict[str, datasets.Dataset]:
@@ -105,6 +123,10 @@ def training_configs(
     return {
         "sft": _convert(records, _sft_batch, systems, SFT_FEATURES, workdir / "sft.arrow" if workdir else None),
         "preference": _convert(
-            records, _preference_batch, systems, PREFERENCE_FEATURES, workdir / "preference.arrow" if workdir else None
+            confirmed_pairs(records, workdir / "confirmed.arrow" if workdir else None),
+            _preference_batch,
+            systems,
+            PREFERENCE_FEATURES,
+            workdir / "preference.arrow" if workdir else None,
         ),
     }

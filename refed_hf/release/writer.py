@@ -6,6 +6,7 @@
     OUTPUT/vX.Y.Z/data/feedback/train-*.parquet     config `feedback`: references and their feedback
     OUTPUT/vX.Y.Z/data/sft/train-*.parquet          config `sft`: the records as TRL conversations
     OUTPUT/vX.Y.Z/data/preference/train-*.parquet   config `preference`: the records as TRL preference pairs
+    OUTPUT/vX.Y.Z/data/sft-METHOD-N/train-*.parquet subset configs (with --subsets), split train only
     OUTPUT/vX.Y.Z/data/sft-*/train-*.parquet        the ablation configs (with --ablations), shaped like `sft`
     OUTPUT/vX.Y.Z/data/*/test-*.parquet             split `test` of each config (with --test-size)
     OUTPUT/vX.Y.Z/recipe.toml                       the published recipe (rebuild with --recipe)
@@ -42,9 +43,16 @@ def release_dir(output: str | Path, version: str) -> Path:
     return Path(output) / f"v{version}"
 
 
-def data_file_patterns(splits: Sequence[str] = ("train",)) -> dict[str, dict[str, str]]:
-    """The `configs` data_files of the card, per config and split."""
-    return {config: {split: f"{folder}/{split}-*" for split in splits} for config, folder in CONFIG_DIRS.items()}
+def config_dir(config: str) -> str:
+    """A config's folder: the subset configs `sft-METHOD-N` sit beside the others."""
+    return CONFIG_DIRS.get(config, f"data/{config}")
+
+
+def data_file_patterns(splits: Sequence[str] = ("train",), subsets: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+    """The `configs` data_files of the card, per config and split; a subset config has split `train` only."""
+    patterns = {config: {split: f"{folder}/{split}-*" for split in splits} for config, folder in CONFIG_DIRS.items()}
+    patterns.update({config: {"train": f"{config_dir(config)}/train-*"} for config in subsets})
+    return patterns
 
 
 def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, split: str = "train") -> dict[str, int]:
@@ -98,7 +106,7 @@ def write_release(
     with signals.cleanup_on_abort(remove_staging):
         try:
             files = {
-                config: _write_config(tables[config], staging / CONFIG_DIRS[config], max_shard_bytes)
+                config: _write_config(tables[config], staging / config_dir(config), max_shard_bytes)
                 for config in tables
             }
             manifest = manifest.model_copy(update={"files": files})

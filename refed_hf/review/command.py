@@ -35,7 +35,7 @@ def review(release: str, output: str | None, dropped: str | None = None) -> tupl
     with tempfile.TemporaryDirectory(prefix="refed-review-") as tmp:
         source = locate(release, Path(tmp))
         manifest = read_manifest(source.path, release)
-        target = _output(output, str(manifest.get("version", "unknown")), source.path, source.local)
+        target = _output(output, manifest.version, source.path, source.local)
         data = page_data(source, manifest, dropped_items(source, manifest, Path(dropped) if dropped else None))
         html = render(manifest, data)
     try:

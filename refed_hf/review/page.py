@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..release.manifest import Manifest
 from .diff import word_diff
 from .judge import JUDGE_COLUMN, judge_summary, judgement
 from .source import Release, rows
@@ -77,13 +78,13 @@ def dropped_entry(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def page_data(release: Release, manifest: dict[str, Any], dropped: list[dict[str, Any]] | None) -> dict[str, Any]:
+def page_data(release: Release, manifest: Manifest, dropped: list[dict[str, Any]] | None) -> dict[str, Any]:
     """What the page's script renders: every record, every reference, and the dropped items."""
     records = [record_entry(i, split, row) for i, (split, row) in enumerate(rows(release.path, "default"))]
     references = [reference_entry(split, row) for split, row in rows(release.path, "feedback")]
     return {
         "release": release.shown,
-        "version": manifest.get("version", ""),
+        "version": manifest.version,
         "records": records,
         "references": references,
         "seed_texts": any(ref["instruction"] for ref in references),
@@ -91,10 +92,10 @@ def page_data(release: Release, manifest: dict[str, Any], dropped: list[dict[str
     }
 
 
-def overview(manifest: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+def overview(manifest: Manifest, data: dict[str, Any]) -> dict[str, Any]:
     """The numbers of the overview, from the manifest and the data (rendered by the template)."""
     records = data["records"]
-    filters = manifest.get("filters") or {}
+    filters = manifest.filters.model_dump(mode="json") if manifest.filters is not None else {}
     dropped = data["dropped"]
     return {
         "records": len(records),
@@ -103,14 +104,10 @@ def overview(manifest: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         "references": len(data["references"]),
         "references_with_records": len({record["ref"] for record in records}),
         "filters": filters,
-        "stage_failures": {
-            stage: counts.get("failed", {})
-            for stage, counts in (manifest.get("stages") or {}).items()
-            if counts.get("failed")
-        },
+        "stage_failures": {stage: counts.failed for stage, counts in manifest.stages.items() if counts.failed},
         "dropped_at_hand": None if dropped is None else dict(Counter(f"{i['stage']}: {i['reason']}" for i in dropped)),
         "judge": judge_summary(manifest, records),
-        "quality": _quality_rows(manifest.get("quality") or {}),
+        "quality": _quality_rows(manifest.quality.model_dump(mode="json") if manifest.quality is not None else {}),
     }
 
 
@@ -150,7 +147,7 @@ def csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
 
 
-def render(manifest: dict[str, Any], data: dict[str, Any]) -> str:
+def render(manifest: Manifest, data: dict[str, Any]) -> str:
     """The whole page, as one string."""
     # A manifest from an older build may lack a part: a missing one renders empty instead of failing.
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)

@@ -12,7 +12,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from ..builder.drops import dropped_file
-from ..errors import ReviewError
+from ..errors import ManifestError, ReviewError
+from ..release.manifest import MANIFEST_FILE, Manifest, read
 from ..release.splits import TEST, TRAIN
 from ..release.writer import CONFIG_DIRS
 
@@ -38,17 +39,17 @@ def locate(release: str, download_into: Path) -> Release:
     return Release(path, path.resolve().name, local=True)
 
 
-def read_manifest(release: Path, shown: str) -> dict[str, Any]:
-    """The release's manifest: the one place the review reads it."""
-    file = release / "manifest.json"
+def read_manifest(release: Path, shown: str) -> Manifest:
+    """The release's manifest, typed: the one place the review reads it."""
+    file = release / MANIFEST_FILE
     if not file.is_file() or not _shards(release, "default"):
         raise ReviewError(
             f"{shown} is not a REFED release (no manifest.json or data/default/*.parquet): "
             "pass a release directory such as ./refed-release/v1.0.0 or hf://datasets/ORG/NAME@v1.0.0"
         )
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return read(file)
+    except ManifestError as exc:
         raise ReviewError(f"cannot read {shown}/manifest.json ({exc}): is the release complete?") from None
 
 
@@ -67,12 +68,12 @@ def rows(release: Path, config: str) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield split, row
 
 
-def dropped_items(release: Release, manifest: dict[str, Any], explicit: Path | None) -> list[dict[str, Any]] | None:
+def dropped_items(release: Release, manifest: Manifest, explicit: Path | None) -> list[dict[str, Any]] | None:
     """The items the build dropped: from `explicit`, or beside a local release (OUTPUT/dropped-vX.Y.Z.jsonl);
     None when not at hand (a Hub release, or a build from before the list was kept)."""
     file = explicit
     if file is None and release.local:
-        file = dropped_file(release.path.resolve().parent, str(manifest.get("version", "")))
+        file = dropped_file(release.path.resolve().parent, manifest.version)
         if not file.is_file():
             return None
     if file is None:

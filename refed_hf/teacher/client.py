@@ -87,6 +87,26 @@ class Teacher:
         self._reask = reask
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
 
+    def for_model(self, model: str) -> Teacher:
+        """The same teacher asking another model on the same endpoint: one transport, cache, limiter
+        and ledger, so its calls are paced, cached and counted with the rest."""
+        if model == self.model:
+            return self
+        other = Teacher(
+            self._transport,
+            self.shared,
+            model=model,
+            cache=self.cache,
+            sampling=self.sampling,
+            structured_outputs=self.structured_outputs,
+            max_reasks=self.max_reasks,
+            schema_of=self._schema_of,
+            reask=self._reask,
+            ledger=self.ledger,
+        )
+        other._schemas = self._schemas
+        return other
+
     @property
     def limiter(self) -> CallLimiter:
         """The run's gate for calls: its width is how many calls may be in flight."""

@@ -105,6 +105,16 @@ class CallLimiter:
                 self._release()  # the place was handed over just as the call was cancelled
             raise
 
+    def cancel_waiting(self) -> int:
+        """Cancel the calls still waiting for a place (none of them was sent); calls in flight go on."""
+        cancelled = 0
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.cancel()
+                cancelled += 1
+        return cancelled
+
     def _release(self) -> None:
         self.in_flight -= 1
         self._wake()

@@ -78,6 +78,9 @@ class TeacherFaults:
     rate_refusal: float = 0.0  # responses / improved responses that are an apology or empty markup
     rate_refusal_field: float = 0.0  # responses / improvements refused through the API's `refusal` field
     rate_truncated: float = 0.0  # improved responses cut to their first words
+    judge_prefers_improved: float = (
+        0.8  # share of judge calls that pick the improved response (the rest: tie or the other)
+    )
 
 
 @dataclass
@@ -114,6 +117,7 @@ _SCHEMA_FIELDS = {
     "GeneratedInstructions": {"instructions": "array"},
     "GeneratedResponse": {"response": "string"},
     "Improvement": {"analysis": "object", "implementation_strategy": "object", "improved_response": "string"},
+    "JudgeVerdict": {"reason": "string", "verdict": "string"},
 }
 SCHEMA_NOTE = "follows this JSON schema:\n"
 
@@ -140,6 +144,18 @@ def _question(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The messages up to the first user message: what a re-ask continues, not what it adds."""
     end = next((i for i, m in enumerate(messages) if m["role"] == "user"), len(messages) - 1)
     return messages[: end + 1]
+
+
+def fake_verdict(digest: str, prompt: str, prefers_improved: float) -> dict[str, Any]:
+    """A judge's verdict: the improved response (the one the fake wrote as "Improved [...]") with
+    probability `prefers_improved`, otherwise a tie or the other one, half each."""
+    rng = random.Random(digest)
+    after_a = prompt.split("### Response A", 1)[-1]
+    improved = "A" if after_a.split("### Response B", 1)[0].strip().startswith("Improved [") else "B"
+    other = "B" if improved == "A" else "A"
+    draw = rng.random()
+    verdict = improved if draw < prefers_improved else ("tie" if draw < (1 + prefers_improved) / 2 else other)
+    return {"reason": f"Response {verdict} is clearer and more complete.", "verdict": verdict}
 
 
 def fake_answer(schema: str, digest: str, prompt: str, words: int) -> dict[str, Any]:
@@ -363,7 +379,10 @@ class FakeTeacher:
         self.log.prompts.append(prompt)
         self.log.roles.update(m["role"] for m in _question(body["messages"]))
         self.log.sampling[(body.get("temperature"), body.get("top_p"), body.get("max_tokens"))] += 1
-        answer = _plant_bad_data(f, schema, question, prompt, fake_answer(schema, question, prompt, f.words))
+        if schema == "JudgeVerdict":
+            answer = fake_verdict(question, prompt, f.judge_prefers_improved)
+        else:
+            answer = _plant_bad_data(f, schema, question, prompt, fake_answer(schema, question, prompt, f.words))
         self._spoil(answer, schema, question, prompt)
         content = json.dumps(answer)
         is_reask = len(body["messages"]) > 2
