@@ -74,7 +74,7 @@ def test_offline_build_with_the_real_small_model(tmp_path: Path) -> None:
     release = tmp_path / "out" / "v0.1.0"
     records = datasets.load_dataset(str(release), split="train")
     feedback = datasets.load_dataset(str(release), "feedback", split="train")
-    assert records.features == RECORD_FEATURES and feedback.features == feedback_features(prompt_set_named("paper"))
+    assert records.features == RECORD_FEATURES and feedback.features == feedback_features(prompt_set_named("concise"))
     assert len(records) == 3
     for row in records:
         Record.model_validate(row)
