@@ -15,7 +15,7 @@ directory) and named in the release as the seed is: a Hub id at its commit, or a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,6 @@ def describe_source(provenance: dict[str, Any]) -> str:
 class EvaluationSet:
     described: str
     prompts: list[str]
-    dropped: int = 0
 
 
 def read_source(source: str, column: str | None) -> EvaluationSet:
@@ -165,15 +164,23 @@ class Decontamination:
         source = self.source_of(instruction)
         if source is None:
             return None
-        self.sets[source].dropped += 1
+        return self.reason(source)
+
+    def reason(self, source: int) -> str:
         return f"shares a {self.ngram}-word run with a prompt of {self.sets[source].described}"
 
-    def report(self) -> dict[str, Any]:
-        """For the manifest: the drops per source."""
+    def report(self, reasons: Mapping[str, int]) -> dict[str, Any]:
+        """For the manifest: the drops per source, from the reasons the release's ordered pass counted
+        (an instruction screened past the last item the release needed does not count)."""
         return {
             "ngram": self.ngram,
             "sources": [
-                {"source": s.described, "prompts": len(s.prompts), "contamination_drops": s.dropped} for s in self.sets
+                {
+                    "source": s.described,
+                    "prompts": len(s.prompts),
+                    "contamination_drops": reasons.get(self.reason(i), 0),
+                }
+                for i, s in enumerate(self.sets)
             ],
         }
 

@@ -32,6 +32,7 @@ class FilterCounts:
         self.by_filter: Counter[str] = Counter({name: 0 for name in names})
         self.by_stage: dict[str, Counter[str]] = {stage: Counter() for stage in (INSTRUCTIONS, RESPONSES, IMPROVEMENTS)}
         self.screened: Counter[str] = Counter()  # items each stage's filters judged
+        self.reasons: dict[str, Counter[str]] = {}  # per filter, the reasons it gave
         self.index_size = 0
 
     def judged(self, stage: str) -> None:
@@ -40,6 +41,7 @@ class FilterCounts:
     def drop(self, dropped: Dropped) -> None:
         self.by_filter[dropped.filter] += 1
         self.by_stage[dropped.stage][dropped.filter] += 1
+        self.reasons.setdefault(dropped.filter, Counter())[dropped.reason] += 1
 
     def total(self) -> int:
         return sum(self.by_filter.values())

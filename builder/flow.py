@@ -28,11 +28,16 @@ from .stages import Reference, ReferenceLevelFeedback
 
 
 class StageTally:
-    """Items into and out of each stage (a stage's failures by reason are in the teacher's ledger)."""
+    """Items into, out of and lost at each stage, counted in the release's order (the teacher's ledger
+    counts every call, including those bought ahead past the last item the release needed)."""
 
     def __init__(self) -> None:
         self.items_in: Counter[str] = Counter()
         self.items_out: Counter[str] = Counter()
+        self.failed: dict[str, Counter[str]] = {}
+
+    def fail(self, stage: str, reason: str) -> None:
+        self.failed.setdefault(stage, Counter())[reason] += 1
 
     def enter(self, stage: str, n: int = 1) -> None:
         self.items_in[stage] += n
@@ -53,7 +58,8 @@ class OpenedReference:
     calls_started: int = 0
     done: bool = False
     failure: str | None = None  # why its feedback failed
-    # Instructions its answers dropped (repeats), handed to the drop log when the ordered pass reaches it.
+    # Instructions its answers dropped (repeats) and instruction calls that failed, handed to the tally
+    # and the drop log when the ordered pass reaches it.
     repeats: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def record_drop(self, stage: str, reason: str, item: dict[str, Any]) -> None:
@@ -73,7 +79,13 @@ class OpenedReference:
             *(stages.new_instructions(teacher, prompt_set, self.ref, rlf, feature, self) for feature in FEATURES)
         )
         for feature, answer in zip(FEATURES, answers):
-            self.instructions[feature] = None if isinstance(answer, Failed) else answer
+            if isinstance(answer, Failed):
+                self.instructions[feature] = None
+                self.record_drop(
+                    stages.INSTRUCTIONS, answer.reason, {"reference_id": self.ref.reference_id, "feature": feature}
+                )
+            else:
+                self.instructions[feature] = answer
 
     def candidates(self) -> list[tuple[int, str, str]]:
         """(index, feature, instruction) in the release's order: index first, so that a reference

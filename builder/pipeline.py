@@ -77,6 +77,10 @@ class Synthesis:
         """Items into and out of each stage, in the method's order."""
         return {stage: (self.tally.items_in[stage], self.tally.items_out[stage]) for stage in STAGES}
 
+    def stage_failures(self) -> dict[str, dict[str, int]]:
+        """Items lost at each stage by reason, up to the last item the release needed."""
+        return {stage: dict(self.tally.failed.get(stage, {})) for stage in STAGES}
+
 
 def synthesize(
     seed: datasets.Dataset,

@@ -286,6 +286,8 @@ class Refill:
         """The one place an item is dropped (a filter's verdict or a failed call), in the release's order."""
         if dropped is not None:
             self.drops.drop(dropped)
+        else:
+            self.tally.fail(stage, reason)
         self.dropped.record_drop(stage, reason, item)
 
     def _reach_reference(self, opened: OpenedReference) -> None:
@@ -295,7 +297,7 @@ class Refill:
             self._drop(stages.FEEDBACK, opened.failure or "failed", {"reference_id": opened.ref.reference_id})
             return
         for stage, reason, item in opened.repeats:
-            self.dropped.record_drop(stage, reason, item)
+            self._drop(stage, reason, item)
         self.tally.leave(stages.FEEDBACK)
         self.tally.enter(stages.INSTRUCTIONS, len(FEATURES))
 

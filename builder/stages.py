@@ -104,8 +104,7 @@ async def new_instructions(
             INSTRUCTIONS, reason, {"reference_id": ref.reference_id, "feature": feature, "instruction": text}
         )
 
-    unique, dropped = distinct_instructions(answer.value.instructions, ref.instruction, on_drop)
-    teacher.ledger.stage(INSTRUCTIONS).failures.update(dropped)
+    unique, _ = distinct_instructions(answer.value.instructions, ref.instruction, on_drop)
     return unique[:INSTRUCTIONS_PER_FEATURE]
 
 

@@ -222,15 +222,14 @@ def clear_leftovers(output: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def filter_counts(synthesis: Synthesis, teacher: Teacher, screens: Decontamination | None = None) -> dict[str, Any]:
+def filter_counts(synthesis: Synthesis, screens: Decontamination | None = None) -> dict[str, Any]:
     """Drops per filter and per stage, and the answers the API itself marked as refusals (those items
     failed before screening and were replaced like any failed item)."""
     counts = synthesis.counts.counts()
-    counts["api_refusals"] = sum(
-        teacher.ledger.stage(stage).failures.get("refusal", 0) for stage in ("responses", "improvements")
-    )
+    failed = synthesis.stage_failures()
+    counts["api_refusals"] = sum(failed[stage].get("refusal", 0) for stage in ("responses", "improvements"))
     if screens is not None:
-        counts["contamination"] = screens.report()
+        counts["contamination"] = screens.report(synthesis.counts.reasons.get(screens.name, {}))
     return counts
 
 
@@ -337,12 +336,13 @@ def _build(
                     offline_demo=recipe.offline and not recipe.teacher_gguf,
                     endpoint=endpoint,
                     batch=built.batch_stats(),
+                    stage_failed=synthesis.stage_failures(),
                 )
                 later = {
                     "shortfall_reason": synthesis.shortfall_reason,
                     "timeouts": Timeouts.model_validate(built.timeouts.report()),
                     "splits": Splits.model_validate(summary["splits"]),
-                    "filters": Filters.model_validate(filter_counts(synthesis, teacher, screens)),
+                    "filters": Filters.model_validate(filter_counts(synthesis, screens)),
                     "refill": RefillPart.model_validate(synthesis.refill_part()),
                 }
                 if judged is not None:

@@ -102,8 +102,9 @@ def test_decontamination_matches_long_runs_and_whole_short_prompts_after_normali
     assert screen.check(" ".join(words(long_prompt)[2:14])) is None  # 12 words: chance, not leakage
     assert screen.check("Could you name three primes, please?") is not None
     assert screen.check("Name three prime numbers") is None  # not the short prompt whole
-    assert [s.dropped for s in screen.sets] == [1, 1]
-    assert screen.report()["sources"][1]["contamination_drops"] == 1
+    assert screen.check("Name three primes") == screen.reason(1)
+    counted = {screen.reason(1): 2}
+    assert [s["contamination_drops"] for s in screen.report(counted)["sources"]] == [0, 2]
 
 
 # --- Bad input ------------------------------------------------------------------------------------

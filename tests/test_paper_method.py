@@ -5,6 +5,7 @@ teacher and the Hub emulator."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -258,8 +259,10 @@ def test_ablations_on_a_finished_build_pay_only_the_sample_level_calls(
     assert _sample_level_prompts(workdir / "out" / "cache.sqlite") == 2 * records
 
 
+@pytest.mark.skipif(os.environ.get("REFED_TRL_TESTS") == "0", reason="REFED_TRL_TESTS=0")
 def test_trl_takes_the_ablation_configs(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
-    pytest.importorskip("trl")  # scripts/check_with_trl.py needs trl and transformers, not project dependencies
+    # scripts/check_with_trl.py needs trl and transformers, not project dependencies: .ci/run installs
+    # them; without them this test fails (REFED_TRL_TESTS=0 skips it on a machine that has neither).
     from scripts.check_with_trl import check
 
     code, _, err = build(capsys, "--seed", _seed(workdir), "--size", "24", "--test-size", "0.25", "--ablations")

@@ -401,12 +401,16 @@ def make_manifest(
     offline_demo: bool = False,
     endpoint: str = "",
     batch: dict[str, Any] | None = None,
+    stage_failed: dict[str, dict[str, int]] | None = None,
 ) -> Manifest:
     """The manifest from plain values: the seed report, the synthesis outcome (records, wanted,
     shortfall, feedback_rows, references_used, feedback_scope) and items (in, out) per stage, in order.
     `endpoint` names the teacher's endpoint by kind, never by URL (nothing local is published).
-    The build adds the parts known later: timeouts, splits, filters, then the writer files and quality."""
+    The build adds the parts known later: timeouts, splits, filters, then the writer files and quality.
+    `stage_failed` holds the items lost per stage and reason as the release's order counted them; a stage
+    it leaves out takes the ledger's count (its calls were all needed)."""
     total = ledger.total()
+    failed = {stage: dict(ledger.stage(stage).failures) for stage in stage_items} | dict(stage_failed or {})
     prices = recipe_prices(recipe)
 
     def usd(usage: Usage, at_batch_rates: bool = recipe.batch) -> float | None:
@@ -427,7 +431,7 @@ def make_manifest(
         },
         stages={
             stage: Stage.model_validate(
-                {"in": items_in, "out": items_out, "failed": dict(sorted(ledger.stage(stage).failures.items()))}
+                {"in": items_in, "out": items_out, "failed": dict(sorted(failed[stage].items()))}
             )
             for stage, (items_in, items_out) in stage_items.items()
         },
