@@ -13,13 +13,14 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import OutputLockedError
+from .errors import OutputLockedError, RecipeError
 
 LOCK_FILE = ".lock"
 
@@ -42,7 +43,19 @@ def _holder(fd: int) -> str:
 def output_lock(output: Path) -> Iterator[None]:
     """Hold OUTPUT/.lock for the block, or raise `OutputLockedError` at once if another build holds it."""
     path = output / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not O_TRUNC: the holder's details stay readable
+    try:
+        # Never through a link: the holder's details are written into this file, so a `.lock` planted
+        # as a symlink would have them overwrite its target. Not O_TRUNC: the holder's details stay readable.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RecipeError(
+                f"{path} is a symbolic link: remove it (a build makes its own lock file) and rerun"
+            ) from None
+        raise RecipeError(f"cannot open {path}: {exc.strerror} (pass another --output)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RecipeError(f"{path} is not a plain file: remove it (a build makes its own lock file) and rerun")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

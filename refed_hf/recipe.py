@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import RecipeError
+from .hub_licenses import HUB_LICENSES
 from .recipe_fetch import fetch_recipe, is_hub_reference
 from .recipe_fields import field_specs, option
 
@@ -28,6 +29,7 @@ REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", re.ASCII)
 LOCAL_SEED_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", re.ASCII)
 LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", re.ASCII)
+MODEL_NAME = re.compile(r"[A-Za-z0-9][\w.:/@+-]{0,199}", re.ASCII)
 # Beyond these a count is a typo or an attack on the arithmetic, not a build anybody means to pay for.
 MAX_COUNT = 100_000_000
 MAX_TOKEN_COUNT = 10**12  # a provider's token limits (per minute, enqueued) run to billions
@@ -333,6 +335,21 @@ class Recipe(BaseModel):
         size = info.data.get("size")
         if value >= 1 and size is not None and value >= size:
             raise ValueError(f"a count of test records must be below --size ({size}); or give a fraction, e.g. 0.1")
+        return value
+
+    @field_validator("license")
+    @classmethod
+    def _license(cls, value: str) -> str:
+        if value not in HUB_LICENSES:
+            raise ValueError("must be a license id the Hub lists, e.g. cc-by-nc-4.0, apache-2.0, mit (or other)")
+        return value
+
+    @field_validator("teacher_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        # The name reaches the card (and, from a fetched recipe, comes from a stranger): a model id only.
+        if not MODEL_NAME.fullmatch(value):
+            raise ValueError("must be a model or deployment name: letters, digits and . _ - : / @ + (at most 200)")
         return value
 
     @field_validator("language")

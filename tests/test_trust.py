@@ -89,3 +89,71 @@ def test_a_published_recipe_still_rebuilds_from_the_hub_and_flags_win_both_ways(
     from refed_hf.build import _overrides, _parser
 
     assert load_recipe("mine.toml", _overrides(_parser().parse_args(["--no-azure"]))).azure is False
+
+
+# --- the output folder is the build's, and only the build's ---------------------------------------
+
+
+def test_a_planted_folder_named_like_a_release_or_a_leftover_is_never_touched(
+    trusting: FakeHub, teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    out = workdir / "out"
+    (out / "v9.9.9").mkdir(parents=True)
+    (out / "v9.9.9" / "thesis.txt").write_text("years of work")
+    (out / ".work-notes").mkdir()
+    (out / ".work-notes" / "todo.txt").write_text("mine")
+    (out / ".v-drafts.partial").mkdir()
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--version", "9.9.9", "--output", "out")
+
+    line = _one_error_line(err)
+    assert code == 2 and "v9.9.9 exists and is not a release this tool wrote" in line
+    assert (out / "v9.9.9" / "thesis.txt").read_text() == "years of work"
+    assert (out / ".work-notes" / "todo.txt").read_text() == "mine" and (out / ".v-drafts.partial").is_dir()
+    assert teacher_env.log.requests == 0
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--version", "1.0.0", "--output", "out")
+    assert code == 0, err
+    assert (out / ".work-notes" / "todo.txt").read_text() == "mine" and (out / ".v-drafts.partial").is_dir()
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_left_alone(
+    trusting: FakeHub, teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    target = workdir / "precious.txt"
+    target.write_text("do not overwrite")
+    (workdir / "out").mkdir()
+    (workdir / "out" / ".lock").symlink_to(target)
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--output", "out")
+
+    line = _one_error_line(err)
+    assert code == 2 and ".lock is a symbolic link" in line
+    assert target.read_text() == "do not overwrite"
+    assert teacher_env.log.requests == 0
+
+
+def test_a_run_that_made_no_record_keeps_the_earlier_release_and_publishes_nothing(
+    trusting: FakeHub, teacher_env: FakeTeacher, workdir: Path, capsys, monkeypatch
+) -> None:
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "8", "--output", "out")
+    assert code == 0, err
+    good = (workdir / "out" / "v0.1.0" / "manifest.json").read_text()
+    teacher_env.faults.rate_content_filter = 1.0  # every call now fails
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "8", "--random-seed", "5", "--output", "out")
+
+    line = _one_error_line(err)
+    assert code == 1 and "no record was made (content_filter" in line and "earlier release" in line
+    assert (workdir / "out" / "v0.1.0" / "manifest.json").read_text() == good
+
+    from refed_hf.job import JobResult, publish_release
+    from refed_hf.release.manifest import read
+
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    release = workdir / "out" / "v0.1.0"
+    empty = read(release).model_copy(update={"records": 0})
+    from refed_hf.errors import PublishError
+
+    with pytest.raises(PublishError, match="0 records is never published"):
+        publish_release(JobResult(release, empty, built=False), load_recipe(None, {"repo_id": "me/refed"}), False)
+    assert "me/refed" not in trusting.repos
