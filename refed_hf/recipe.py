@@ -140,7 +140,7 @@ class Recipe(BaseModel):
         from_hub=True,
         offline=1536,
         ge=16,
-        le=MAX_COUNT,
+        le=MAX_TOKEN_COUNT,
     )
     structured_outputs: bool = option(
         True,
