@@ -157,3 +157,31 @@ def test_a_run_that_made_no_record_keeps_the_earlier_release_and_publishes_nothi
     with pytest.raises(PublishError, match="0 records is never published"):
         publish_release(JobResult(release, empty, built=False), load_recipe(None, {"repo_id": "me/refed"}), False)
     assert "me/refed" not in trusting.repos
+
+
+# --- --push uploads what the manifest lists ----------------------------------------------------------
+
+
+def test_push_uploads_only_the_files_the_release_wrote(trusting: FakeHub, workdir: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "8", "--output", "out")
+    assert code == 0, err
+    release = workdir / "out" / "v0.1.0"
+    wrote = sorted(p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file())
+    secret = workdir / "id_rsa"
+    secret.write_text("-----BEGIN PRIVATE KEY-----")
+    (release / ".env").write_text("OPENAI_API_KEY=sk-live")
+    (release / "assets" / "id_rsa").symlink_to(secret)
+    (release / "data" / "default" / "notes.txt").write_text("stray")
+
+    code, out, err = build(
+        capsys, "--seed", "seed.jsonl", "--size", "8", "--output", "out", "--dry-run", "--repo-id", "me/trust"
+    )
+    assert code == 0, err
+    listed = sorted(line.split()[-1] for line in out.splitlines() if line.startswith("  add "))
+    assert listed == wrote
+    code, _, err = build(
+        capsys, "--seed", "seed.jsonl", "--size", "8", "--output", "out", "--push", "--repo-id", "me/trust"
+    )
+    assert code == 0, err
+    assert sorted(trusting.files_at("me/trust", "v0.1.0")) == wrote

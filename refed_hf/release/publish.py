@@ -9,6 +9,7 @@ Everything that can refuse the publication is checked before anything is uploade
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from huggingface_hub.hf_api import RepoFile
 
 from ..errors import CredentialError, ManifestError, PublishError
 from .manifest import Manifest, read
+from .writer import release_files
 
 DATA_PREFIX = "data/"
 
@@ -44,8 +46,22 @@ def _sha256(path: Path) -> str:
 
 
 def local_files(release: Path) -> dict[str, Path]:
-    """Every file of the release, by its path in the repo."""
-    return {p.relative_to(release).as_posix(): p for p in sorted(release.rglob("*")) if p.is_file()}
+    """The files the release wrote, by their path in the repo: what its manifest lists, never whatever
+    else is in the folder (a stray `.env`, a link to a key). Each must be a plain file inside it."""
+    manifest = read(release)
+    files = {}
+    for path in release_files(manifest):
+        local = release / path
+        try:
+            info = local.lstat()
+        except OSError:
+            raise PublishError(f"{local} is missing though the release lists it: rebuild the release") from None
+        # A linked folder (`assets` -> elsewhere) would take the upload outside the release.
+        inside = not any((release / folder).is_symlink() for folder in Path(path).parents if folder != Path("."))
+        if not stat.S_ISREG(info.st_mode) or not inside:
+            raise PublishError(f"{local} is not a plain file of the release (a link?): rebuild the release")
+        files[path] = local
+    return files
 
 
 def data_fingerprint(files: dict[str, Path]) -> dict[str, str]:

@@ -38,6 +38,27 @@ def release_dir(output: str | Path, version: str) -> Path:
     return Path(output) / f"v{version}"
 
 
+# The files beside the data that a release writes (the card, its manifest, its published recipe).
+RELEASE_FILES = ("README.md", "manifest.json", "recipe.toml")
+
+
+def release_files(manifest: Manifest) -> list[str]:
+    """Every file the release wrote, by its path in the release: what its manifest lists (each
+    config's shards per split, the quality report's figures) and the card, manifest and recipe."""
+    paths = list(RELEASE_FILES)
+    for config, written in manifest.files.items():
+        folder = CONFIG_DIRS[config]
+        for split, sizes in written.splits.items():
+            paths += [_shard_name(folder, split, index, sizes.shards) for index in range(sizes.shards)]
+    if manifest.quality is not None:
+        paths += [figure.file for figure in manifest.quality.figures]
+    return sorted(paths)
+
+
+def _shard_name(folder: str, split: str, index: int, shards: int) -> str:
+    return f"{folder}/{split}-{index:05d}-of-{shards:05d}.parquet"
+
+
 def data_file_patterns(splits: Sequence[str] = ("train",)) -> dict[str, dict[str, str]]:
     """The `configs` data_files of the card, per config and split."""
     return {config: {split: f"{folder}/{split}-*" for split in splits} for config, folder in CONFIG_DIRS.items()}
@@ -49,7 +70,7 @@ def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, 
     shards = max(1, math.ceil(num_bytes / max_shard_bytes))
     for index in range(shards):
         shard = table.shard(num_shards=shards, index=index, contiguous=True)
-        shard.to_parquet(str(folder / f"{split}-{index:05d}-of-{shards:05d}.parquet"))
+        shard.to_parquet(str(folder.parent / _shard_name(folder.name, split, index, shards)))
     download_size = sum(path.stat().st_size for path in folder.glob(f"{split}-*.parquet"))
     return {"num_bytes": num_bytes, "download_size": download_size, "shards": shards}
 
