@@ -185,3 +185,50 @@ def test_push_uploads_only_the_files_the_release_wrote(trusting: FakeHub, workdi
     )
     assert code == 0, err
     assert sorted(trusting.files_at("me/trust", "v0.1.0")) == wrote
+
+
+# --- numbers from the outside are checked ------------------------------------------------------------
+
+
+def test_negative_usage_is_a_bad_answer_that_the_budget_still_charges(
+    trusting: FakeHub, teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    teacher_env.faults.negative_usage = True
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "40", "--output", "out", "--max-budget", "0.002")
+
+    line = _one_error_line(err)
+    assert code == 3 and "stopped at --max-budget" in line, err
+    # Charged at the estimate, never negative: the budget stops the build after a few calls.
+    assert 0 < teacher_env.log.requests <= 10
+    assert not (workdir / "out" / "v0.1.0").exists()
+
+
+def test_usage_that_cannot_be_true_is_kept_as_a_bad_answer_without_tokens() -> None:
+    from openai.types.chat import ChatCompletion
+
+    from refed_hf.teacher.transport import BAD_USAGE, answer_of
+
+    def completion(prompt: int, completion_tokens: int, cached: int) -> ChatCompletion:
+        return ChatCompletion.model_validate(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "{}"}, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt + completion_tokens,
+                    "prompt_tokens_details": {"cached_tokens": cached},
+                },
+            }
+        )
+
+    for bad in ((-5, 10, 0), (5, -10, 0), (10**12, 1, 0), (10, 10, 11)):
+        answer = answer_of(completion(*bad))
+        assert answer.finish_reason == BAD_USAGE
+        assert (answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens) == (0, 0, 0)
+    good = answer_of(completion(100, 20, 64))
+    assert (good.finish_reason, good.prompt_tokens, good.completion_tokens, good.cached_tokens) == ("stop", 100, 20, 64)

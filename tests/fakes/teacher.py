@@ -78,6 +78,7 @@ class TeacherFaults:
     rate_refusal: float = 0.0  # responses / improved responses that are an apology or empty markup
     rate_refusal_field: float = 0.0  # responses / improvements refused through the API's `refusal` field
     rate_truncated: float = 0.0  # improved responses cut to their first words
+    negative_usage: bool = False  # report every answer's token counts as negative numbers
 
 
 @dataclass
@@ -357,6 +358,8 @@ class FakeTeacher:
         prompt_tokens = len(json.dumps(body["messages"])) // 4
         completion_tokens = len(content) // 4
         cached_tokens = self._cached_prefix(json.dumps(body["messages"]))
+        if f.negative_usage:
+            prompt_tokens, completion_tokens, cached_tokens = -prompt_tokens, -completion_tokens, -cached_tokens
         return Response.of_json(
             {
                 "id": f"chatcmpl-{digest[:12]}",
