@@ -4,6 +4,7 @@ Hub emulator and the fake teacher."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -232,3 +233,65 @@ def test_usage_that_cannot_be_true_is_kept_as_a_bad_answer_without_tokens() -> N
         assert (answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens) == (0, 0, 0)
     good = answer_of(completion(100, 20, 64))
     assert (good.finish_reason, good.prompt_tokens, good.completion_tokens, good.cached_tokens) == ("stop", 100, 20, 64)
+
+
+# --- the card renders data as data -------------------------------------------------------------------
+
+HOSTILE_TEXT = "Look:\n```\n<img src=http://evil.example/x.png>\n<script>alert(1)</script>\n````` and `` more"
+
+
+def test_a_seed_row_with_a_fence_a_script_and_an_image_renders_as_text_on_the_card(
+    teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    import json
+
+    from markdown_it import MarkdownIt
+
+    rows = [{"conversations": [f"{HOSTILE_TEXT} {i}", f"{HOSTILE_TEXT} answer {i}"], "source": "x"} for i in range(3)]
+    (workdir / "seed.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "6", "--output", "out")
+
+    assert code == 0, err
+    card = (workdir / "out" / "v0.1.0" / "README.md").read_text(encoding="utf-8")
+    assert "<script>" in card  # the seed's text is in the card, shown as it is
+    html = MarkdownIt("commonmark").render(card.split("---", 2)[2])
+    assert "<script" not in html and not re.search(r"<img[^>]*evil", html)  # the card's own figures stay
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=http://evil.example/x.png&gt;" in html
+
+
+def test_fences_and_code_spans_outlast_any_backtick_run() -> None:
+    from markdown_it import MarkdownIt
+
+    from refed_hf.dataset_card.render import code_span, fenced
+
+    for text in ("plain", "```", "a ```` b\n`````\n<b>x</b>", "`edge`"):
+        html = MarkdownIt("commonmark").render(fenced(text, "yaml") + "\n\nafter <b>bold</b>\n")
+        assert html.count("<pre>") == 1 and "after <b>bold</b>" in html
+        assert "<b>x</b>" not in html.split("</pre>")[0]
+        span = MarkdownIt("commonmark").renderInline(code_span(text))
+        assert span.startswith("<code>") and span.endswith("</code>") and span.count("<code>") == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("version", "2.0.0\n", "must be a semantic version"),
+        ("repo_id", "me/refed\n", "must be ORG/NAME"),
+        ("language", "en\n", "must be a language code"),
+        ("repo_id", "a..b/c", "is not a name the Hub accepts"),
+        ("repo_id", "me/x.git", "is not a name the Hub accepts"),
+        ("repo_id", "mé/refed", "must be ORG/NAME"),
+        ("license", "my-own", "must be a license id the Hub lists"),
+        ("teacher_model", "gpt-4o`<script>", "must be a model or deployment name"),
+        ("test_size", float("inf"), "must be a fraction below 1"),
+        ("size", 10**30, "less than or equal to"),
+        ("max_budget", float("inf"), "finite number"),
+        ("request_timeout", float("inf"), "less than or equal to"),
+    ],
+)
+def test_names_and_numbers_from_outside_are_checked_to_their_end(field: str, value: object, message: str) -> None:
+    from refed_hf.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(None, {field: value})
