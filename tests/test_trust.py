@@ -295,3 +295,52 @@ def test_names_and_numbers_from_outside_are_checked_to_their_end(field: str, val
 
     with pytest.raises(RecipeError, match=message):
         load_recipe(None, {field: value})
+
+
+# --- one line, always ----------------------------------------------------------------------------------
+
+
+def test_the_hub_unreachable_during_push_is_one_line(trusting: FakeHub, workdir: Path, capsys) -> None:
+    from tests.helpers import build_process
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--output", "out")
+    assert code == 0, err
+    proc = build_process(
+        {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": HUB_TOKEN, "HF_HOME": str(workdir / "hf")},
+        workdir,
+        *("--seed", "seed.jsonl", "--size", "4", "--output", "out", "--push", "--repo-id", "me/refed"),
+    )
+    _, err = proc.communicate(timeout=120)
+    line = _one_error_line(err)
+    assert proc.returncode == 2 and "cannot reach the Hub" in line, err
+
+
+def test_an_endpoint_with_credentials_in_its_url_is_never_echoed(
+    teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    write_lima_seed(workdir / "seed.jsonl", single=2)
+    url = "http://bob:hunter2@127.0.0.1:9/v1?api-key=topsecret"
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "2", "--output", "out", "--base-url", url)
+
+    line = _one_error_line(err)
+    assert code == 2 and "cannot reach the teacher endpoint http://127.0.0.1:9/v1" in line
+    assert "hunter2" not in err and "bob" not in err and "topsecret" not in err
+
+
+def test_a_key_revoked_mid_run_prints_one_line_and_nothing_after(
+    teacher_env: FakeTeacher, workdir: Path, monkeypatch
+) -> None:
+    from tests.conftest import TEST_KEY
+    from tests.helpers import build_process
+
+    write_lima_seed(workdir / "seed.jsonl", single=6)
+    teacher_env.faults.revoke_after = 6
+    proc = build_process(
+        {"OPENAI_API_KEY": TEST_KEY, "OPENAI_BASE_URL": teacher_env.url},
+        workdir,
+        *("--seed", "seed.jsonl", "--size", "60", "--output", "out", "--concurrency", "16"),
+    )
+    _, err = proc.communicate(timeout=180)
+    line = _one_error_line(err)
+    assert proc.returncode == 2 and "rejected the API key" in line, err

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx  # the HTTP client huggingface_hub uses
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from huggingface_hub.hf_api import RepoFile
@@ -249,6 +250,26 @@ def publish(
     `render_card(history)` gives the README.md with the load lines pinned to the tag and the history
     of earlier releases; it replaces the local card too, so the local release equals the published one.
     """
+    try:
+        return _publish(release, version, repo_id, private, dry_run, render_card, say)
+    except (httpx.TransportError, OSError) as exc:
+        # The Hub unreachable (network down, HF_ENDPOINT wrong): one line; what was done is in the plan's
+        # order (commit, then tag), so the same command finishes it.
+        raise PublishError(
+            f"cannot reach the Hub to publish {repo_id} ({type(exc).__name__}): check the network or "
+            "HF_ENDPOINT, then rerun the same command"
+        ) from None
+
+
+def _publish(
+    release: Path,
+    version: str,
+    repo_id: str,
+    private: bool,
+    dry_run: bool,
+    render_card: Callable[[list[dict[str, Any]]], str],
+    say: Callable[[str], None],
+) -> PublishPlan:
     publisher = Publisher(repo_id, private, need_token=not dry_run)
     plan = publisher.plan(release, version)
     if plan.action == "commit-and-tag":
