@@ -3,6 +3,7 @@ deciding whether to train on the data. Everything in it comes from the manifest 
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from refed_hf.features import (
     SFT_FEATURES,
 )
 from refed_hf.prompt_sets import PROMPT_SETS, PromptSet, feedback_features
+from refed_hf.recipe import MODEL_NAME
 from refed_hf.release.ablations import ABLATION_CONFIGS
 from refed_hf.release.manifest import FilterSettings, Manifest
 from refed_hf.schemas import JudgeColumn, PreferenceExample, Record, SftExample
@@ -32,6 +34,9 @@ TEMPLATE = Path(__file__).with_name("template.md")
 EXAMPLE_TEXT_LIMIT = 300
 EXAMPLE_WIDTH = 88
 PAPER_URL = "https://arxiv.org/abs/2502.04511"
+# The load lines of a card written to disk before any push: never the local folder (the folder is then
+# safe to upload with any tool), the repo id when the recipe names it, else this placeholder.
+PLACEHOLDER_REPO = "ORG/NAME"
 CONFIG_FEATURES = {
     "default": RECORD_FEATURES,
     "feedback": FEEDBACK_FEATURES,
@@ -154,13 +159,31 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _WrappedDumper.add_representer(str, _text)
 
 
+def fenced(text: str, info: str = "") -> str:
+    """`text` as a fenced code block no line of it can close: the fence is longer than the longest run
+    of backticks in it, so no markdown or HTML in seed or teacher text is rendered by the card."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def code_span(text: str) -> str:
+    """`text` as inline code that no backtick in it can end (CommonMark: a longer backtick string,
+    padded with spaces when the text starts or ends with a backtick); line breaks become spaces."""
+    flat = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{ticks}{pad}{flat}{pad}{ticks}"
+
+
 def example_block(row: dict[str, Any] | None) -> str | None:
-    """One row of a config as wrapped YAML, long texts cut, so no line overflows the card."""
+    """One row of a config as wrapped YAML, long texts cut, so no line overflows the card; fenced, so
+    its texts are shown as they are, never rendered."""
     if not row:
         return None
-    return yaml.dump(
-        _cut(row), Dumper=_WrappedDumper, width=EXAMPLE_WIDTH, allow_unicode=True, sort_keys=False
-    ).rstrip()
+    text = yaml.dump(_cut(row), Dumper=_WrappedDumper, width=EXAMPLE_WIDTH, allow_unicode=True, sort_keys=False)
+    return fenced(text.rstrip(), "yaml")
 
 
 def _cost(manifest: Manifest) -> str:
@@ -230,19 +253,22 @@ def seed_context(manifest: Manifest) -> dict[str, Any]:
     card declares it, and whether its texts are republished. Never a local path."""
     seed = manifest.seed
     if seed.kind == "hub":
+        # The seed's names and its card's license come from the Hub: shown as code, never rendered.
         described = (
-            f"`{seed.name}` at commit `{seed.sha}` (revision `{seed.revision}`"
-            + (f", config `{seed.config}`" if seed.config else "")
+            f"{code_span(seed.name)} at commit {code_span(seed.sha or '')} (revision {code_span(seed.revision or '')}"
+            + (f", config {code_span(seed.config)}" if seed.config else "")
             + ")"
         )
         seed_license = (
-            f"`{seed.license}` (as its Hub card declares it)" if seed.license else "not declared in its Hub card"
+            f"{code_span(seed.license)} (as its Hub card declares it)"
+            if seed.license
+            else "not declared in its Hub card"
         )
     elif seed.kind == "bundled":
         described = f"the bundled demo set (sha256 `{seed.sha256 or ''}`)"
         seed_license = seed.license or "unknown"
     else:
-        described = f"a local file, `{seed.name}`, sha256 `{seed.sha256 or ''}`"
+        described = f"a local file, {code_span(seed.name)}, sha256 `{seed.sha256 or ''}`"
         seed_license = "unknown (a local seed)"
     return {
         "seed_described": described,
@@ -370,6 +396,13 @@ def ablation_rows(manifest: Manifest) -> list[dict[str, Any]]:
     ]
 
 
+def _checked_release(release: dict[str, Any]) -> dict[str, Any]:
+    """An earlier release as its manifest on the Hub describes it: a teacher name that is not a model
+    id (a manifest is a file anybody with write access may have edited) is not put into the card."""
+    teacher = str(release.get("teacher", ""))
+    return {**release, "teacher": teacher if MODEL_NAME.fullmatch(teacher) else "(not a model name)"}
+
+
 def render_card(
     manifest: Manifest,
     example: dict[str, Any] | None,
@@ -414,6 +447,8 @@ def render_card(
         references_used=manifest.references_used,
         feedback_scope=manifest.feedback_scope,
         seed=manifest.seed.name,
+        seed_code=code_span(manifest.seed.name),
+        seed_split_code=code_span(recipe.seed_split),
         **seed_context(manifest),
         seed_split=recipe.seed_split,
         seed_rows=manifest.seed.rows,
@@ -456,8 +491,9 @@ def render_card(
         batch_api=manifest.batch_api,
         failures=failures,
         load_path=load_path,
+        load_placeholder=load_path == PLACEHOLDER_REPO,
         revision=revision,
-        history=sorted([*(history or []), this_release], key=_version_order, reverse=True),
+        history=sorted([*map(_checked_release, history or []), this_release], key=_version_order, reverse=True),
         quality=manifest.quality,
         filters=manifest.filters,
         filters_on=_filters_on(manifest.filters.settings if manifest.filters is not None else None),

@@ -55,8 +55,8 @@ def _flag_type(spec: FieldSpec) -> Callable[[str], Any] | None:
 
 
 def _flag_help(spec: FieldSpec) -> str:
-    if spec.default is True:
-        return f"{spec.description}; on unless this flag is given"
+    if isinstance(spec.default, bool):
+        return f"{spec.description} (default {shown(spec.default)})"
     defaults = []
     if spec.default is None and spec.unset:
         defaults.append(f"default: {spec.unset}")
@@ -71,8 +71,11 @@ def _flag_help(spec: FieldSpec) -> str:
 def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec, flag: str) -> None:
     """A recipe field as a flag: unset (None) unless given, so the recipe file's value stands."""
     if isinstance(spec.default, bool):
-        action = "store_false" if spec.default else "store_true"
-        group.add_argument(flag, dest=spec.name, action=action, default=None, help=_flag_help(spec))
+        # Both ways (`--x` and `--no-x`), so a flag can undo what a recipe file turned on or off.
+        dashed = "--" + spec.name.replace("_", "-")
+        group.add_argument(
+            dashed, dest=spec.name, action=argparse.BooleanOptionalAction, default=None, help=_flag_help(spec)
+        )
         return
     options: dict[str, Any] = {"dest": spec.name, "help": _flag_help(spec)}
     if isinstance(spec.default, list):
@@ -270,12 +273,6 @@ def _main(args: argparse.Namespace) -> int:
         # A release already built from this recipe is published as it is: no key, no teacher call.
         result = (existing_release(recipe) if publishing else None) or run(recipe)
         print(_summary(result) if result.built else f"release:      {result.path} (already built)")
-        if result.built and result.manifest.records == 0:
-            print(
-                "error: no record was made: every item failed (see failures above); answers paid for are cached",
-                file=sys.stderr,
-            )
-            return 1
         if publishing:
             publish_release(result, recipe, dry_run=args.dry_run)
     except RefedError as exc:

@@ -57,5 +57,11 @@ class DiskWriteError(RefedError):
     exit_code = 1
 
 
+class NoRecordsError(RefedError):
+    """Every item failed or was filtered out: nothing is written, an earlier release stays."""
+
+    exit_code = 1
+
+
 class ReviewError(RefedError):
     """The release to review, or where to write its page, is not usable."""

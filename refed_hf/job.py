@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -22,10 +23,19 @@ from refed_hf.builder.plan import RECORDS_PER_REFERENCE
 from refed_hf.builder.sample_feedback import SampleTally, sample_feedback_pass
 from refed_hf.builder.seed import ColumnChoice, SeedReport, load_seed
 from refed_hf.dataset_card import render_card
+from refed_hf.dataset_card.render import PLACEHOLDER_REPO
 
 from . import signals
 from .diskspace import check_room, disk_errors
-from .errors import DiskWriteError, RecipeError, SeedError, TeacherFatalError
+from .errors import (
+    DiskWriteError,
+    ManifestError,
+    NoRecordsError,
+    PublishError,
+    RecipeError,
+    SeedError,
+    TeacherFatalError,
+)
 from .lock import output_lock
 from .progress import ProgressLine
 from .prompt_sets import prompt_set_named
@@ -96,6 +106,8 @@ def require_repo_id(recipe: Recipe) -> str:
 def publish_release(result: JobResult, recipe: Recipe, dry_run: bool, say: Any = print) -> PublishPlan:
     """Publish a built release to `recipe.repo_id`, with its card rendered for the Hub."""
     repo_id = require_repo_id(recipe)
+    if result.manifest.records == 0:
+        raise PublishError(f"{result.path} holds no record: a release with 0 records is never published")
     return publish(
         result.path,
         recipe.version,
@@ -204,22 +216,67 @@ def judge_results(model: str, judged: datasets.Dataset, tally: JudgeTally) -> Ju
 
 
 def _prepare(recipe: Recipe, output: Path, seed: datasets.Dataset) -> None:
-    """Under the output's lock, before any call: clear what a killed build left, check the disk's room."""
+    """Under the output's lock, before any call: clear what a killed build left, check that the release
+    folder is this tool's to replace, check the disk's room."""
     clear_leftovers(output)
+    check_release_folder(release_dir(output, recipe.version))
     check_room(output, min(recipe.size, RECORDS_PER_REFERENCE * len(seed)), recipe.max_tokens)
+
+
+def is_release(folder: Path) -> bool:
+    """A real folder (not a link) holding a manifest this tool wrote."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        read(folder)
+    except ManifestError:
+        return False
+    return True
+
+
+def check_release_folder(final: Path) -> None:
+    """The version folder a build writes is absent or a release this tool made: anything else (a user's
+    folder that happens to be named vX.Y.Z, a link) is never replaced."""
+    if (final.exists() or final.is_symlink()) and not is_release(final):
+        raise RecipeError(
+            f"{final} exists and is not a release this tool wrote (no REFED manifest.json in it): "
+            "move it away, or pass another --output or --version"
+        )
 
 
 def clear_leftovers(output: Path) -> None:
     """Remove what a killed build left in `output` (work folders, half-written releases), and put back
-    a release that was moved aside for its replacement when the replacement never took its place."""
-    for old in output.glob(".v*.old"):
-        release = output / old.name[1:].removesuffix(".old")
-        if release.exists():
-            shutil.rmtree(old, ignore_errors=True)
+    a release that was moved aside for its replacement when the replacement never took its place.
+
+    Only this tool's own temporary names are touched (`.work-vX.Y.Z`, `.vX.Y.Z.partial`, `.vX.Y.Z.old`
+    with an exact version), never a pattern that could match a folder of the user's."""
+    for entry in output.iterdir():
+        kind = leftover_kind(entry.name)
+        if kind is None or entry.is_symlink() or not entry.is_dir():
+            continue
+        if kind == "old":
+            release = output / entry.name[1:].removesuffix(".old")
+            if not is_release(entry):
+                continue
+            if release.exists() or release.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.rename(release)
         else:
-            old.rename(release)
-    for leftover in [*output.glob(".work-*"), *output.glob(".v*.partial")]:
-        shutil.rmtree(leftover, ignore_errors=True)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+_VERSION = r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+_LEFTOVERS = {
+    "work": re.compile(rf"\.work-v{_VERSION}", re.ASCII),
+    "partial": re.compile(rf"\.v{_VERSION}\.partial", re.ASCII),
+    "old": re.compile(rf"\.v{_VERSION}\.old", re.ASCII),
+}
+
+
+def leftover_kind(name: str) -> str | None:
+    """Which of this tool's temporary names `name` is, if any (a whole-name match)."""
+    return next((kind for kind, pattern in _LEFTOVERS.items() if pattern.fullmatch(name)), None)
 
 
 def filter_counts(synthesis: Synthesis, screens: Decontamination | None = None) -> dict[str, Any]:
@@ -280,6 +337,8 @@ def _build(
                 )
                 teacher = built.teacher
                 synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops, screens)
+                if len(synthesis.records) == 0:
+                    raise _no_records(teacher)
                 sample = _sample_feedback(synthesis, teacher, recipe, workdir) if recipe.ablations else None
                 records, judged = synthesis.records, None
                 stage_items = synthesis.stage_items()
@@ -368,7 +427,9 @@ def _build(
                         final,
                         example,
                         _patterns(final),
-                        load_path=str(output / f"v{recipe.version}"),
+                        # Never the local folder: the folder is safe to upload as it is, by any tool.
+                        load_path=recipe.repo_id or PLACEHOLDER_REPO,
+                        revision=tag_of(recipe.version),
                         feedback_example=feedback_example,
                     ),
                     extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
@@ -380,6 +441,15 @@ def _build(
             remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
     # The manifest as written, with the files it describes.
     return JobResult(path, read(path))
+
+
+def _no_records(teacher: Teacher) -> NoRecordsError:
+    failures = teacher.ledger.total().failures
+    why = ", ".join(f"{reason} {n}" for reason, n in sorted(failures.items())) or "every item was filtered out"
+    return NoRecordsError(
+        f"no record was made ({why}): no release was written and any earlier release of this version is kept; "
+        "the answers paid for are cached, so fix the cause and rerun the same command"
+    )
 
 
 def _sample_feedback(

@@ -13,13 +13,14 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import OutputLockedError
+from .errors import OutputLockedError, RecipeError
 
 LOCK_FILE = ".lock"
 
@@ -43,15 +44,18 @@ def output_lock(output: Path) -> Iterator[None]:
     """Hold OUTPUT/.lock for the block, or raise `OutputLockedError` at once if another build holds it."""
     path = output / LOCK_FILE
     try:
-        # Not O_TRUNC: the holder's details stay readable. O_NOFOLLOW: a `.lock` planted as a symlink
-        # must not make the build write its record into the file it points at.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        # Never through a link: the holder's details are written into this file, so a `.lock` planted
+        # as a symlink would have them overwrite its target. Not O_TRUNC: the holder's details stay readable.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        raise OutputLockedError(
-            f"{path} is a symbolic link, which a build never follows: remove it, or pass another --output"
-        ) from None
+        if exc.errno == errno.ELOOP:
+            raise RecipeError(
+                f"{path} is a symbolic link: remove it (a build makes its own lock file) and rerun"
+            ) from None
+        raise RecipeError(f"cannot open {path}: {exc.strerror} (pass another --output)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RecipeError(f"{path} is not a plain file: remove it (a build makes its own lock file) and rerun")
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

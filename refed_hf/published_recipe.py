@@ -47,5 +47,7 @@ def recipe_toml(recipe: Recipe, seed_sha: str | None = None) -> str:
             f"# Built with a local GGUF teacher: add --teacher-gguf PATH to your copy of {recipe.teacher_model}.gguf"
         )
     if is_local_seed(recipe.seed) and recipe.seed != "demo":
-        header.append(f"# The seed is a local file or directory: run from where `{Path(recipe.seed).name}` is.")
+        header.append(
+            f"# The seed is a local file or directory: add --seed PATH to your copy of `{Path(recipe.seed).name}`."
+        )
     return "\n".join(header) + "\n\n" + tomli_w.dumps(published_fields(recipe, seed_sha))

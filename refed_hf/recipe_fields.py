@@ -1,5 +1,6 @@
 """What each recipe field is for, declared once on the field: its concern, whether it shapes the data,
-its description and default, what `--offline` changes it to, and how it is spelled as a flag.
+whether a recipe fetched from the Hub may set it, its description and default, what `--offline`
+changes it to, and how it is spelled as a flag.
 
 Everything that used to keep its own list or copy of these reads them from here: `recipe.toml` and
 the same-release check (which fields shape the data), the command line (flags, types, help texts),
@@ -40,6 +41,7 @@ def option(
     *,
     group: Group,
     shapes_data: Shapes = False,
+    from_hub: bool = False,
     metavar: str | None = None,
     unset: str | None = None,
     offline: Any = _NOT_OFFLINE,
@@ -47,8 +49,11 @@ def option(
     **constraints: Any,
 ) -> Any:
     """A recipe field. `unset` says what a None default means (e.g. "no limit"); `offline` is the
-    default under `--offline`; `flag=False` keeps a field to recipe files only."""
-    extra: dict[str, Any] = {"group": group, "shapes_data": shapes_data, "flag": flag}
+    default under `--offline`; `flag=False` keeps a field to recipe files only.
+
+    `from_hub=True` lets a recipe fetched from the Hub (somebody else's file) set the field: only fields
+    that shape the data and cannot point the build at a key, a file, a folder, a repo or the spend."""
+    extra: dict[str, Any] = {"group": group, "shapes_data": shapes_data, "from_hub": from_hub, "flag": flag}
     if metavar is not None:
         extra["metavar"] = metavar
     if unset is not None:
@@ -65,6 +70,7 @@ class FieldSpec:
     name: str
     group: Group
     shapes_data: Shapes
+    from_hub: bool
     description: str
     default: Any
     annotation: Any
@@ -82,6 +88,14 @@ class FieldSpec:
             return None
         dashed = self.name.replace("_", "-")
         return f"--no-{dashed}" if self.default is True else f"--{dashed}"
+
+    @property
+    def opposite_flag(self) -> str | None:
+        """A boolean field's other spelling (`--x` beside `--no-x`), so a flag can undo a recipe file."""
+        if not self.has_flag or not isinstance(self.default, bool):
+            return None
+        dashed = self.name.replace("_", "-")
+        return f"--{dashed}" if self.default is True else f"--no-{dashed}"
 
     @property
     def choices(self) -> tuple[Any, ...] | None:
@@ -114,6 +128,7 @@ def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
                 name=name,
                 group=extra["group"],  # type: ignore[arg-type]
                 shapes_data=extra["shapes_data"],  # type: ignore[arg-type]
+                from_hub=bool(extra["from_hub"]),
                 description=info.description,
                 default=info.default,
                 annotation=info.annotation,

@@ -38,12 +38,16 @@ HEADER = """# Configuration reference
 
 Every setting of a build is a field of the recipe. Give it in a recipe file (TOML, `--recipe PATH`)
 by its field name, or as a flag of `python -m refed_hf.build` (and `refed-hf build`); a flag given on
-the command line overrides the file. A few fields are recipe-file only (no flag).
+the command line overrides the file. A few fields are recipe-file only (no flag). Every on/off field
+has a flag both ways (`--x` and `--no-x`), so a flag can undo what a recipe file set.
 
 **Shapes the data** marks the fields that decide what a release holds: they are written to the
 release's `recipe.toml`, and a release already built is reused (by `--push`) only when they all match.
 "with a local teacher" fields shape the data only when the teacher is the embedded local server
 (`--offline` or `--teacher-gguf`).
+
+**From a Hub recipe** marks the fields a recipe fetched with `--recipe hf://...` may set; a fetched
+recipe that sets any other field is refused (see [Security](../security.md)).
 
 Besides the recipe flags, the command line has `--recipe`, `--estimate [N]`, `--push`, `--dry-run`
 and `--quiet`.
@@ -101,6 +105,10 @@ def _shapes(spec: FieldSpec) -> str:
     return {True: "yes", False: "no", "local": "with a local teacher"}[spec.shapes_data]
 
 
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -114,6 +122,7 @@ def _price_rows() -> list[str]:
                 ", ".join(["number", *_bounds(tuple(info.metadata))]),
                 "unset: the price table",
                 "no",
+                "no",
                 _cell(f"US dollars per million {info.description}"),
             ]
         )
@@ -126,14 +135,17 @@ def render() -> str:
     parts = [HEADER]
     for group, about in GROUPS.items():
         rows = [
-            _row(["Flag", "TOML field", "Type", "Default", "Shapes the data?", "Description"]),
-            _row(["---"] * 6),
+            _row(["Flag", "TOML field", "Type", "Default", "Shapes the data?", "From a Hub recipe?", "Description"]),
+            _row(["---"] * 7),
         ]
         for spec in (spec for spec in FIELDS if spec.group == group):
             flag = _code(spec.flag) if spec.flag else "— (recipe file only)"
-            rows.append(
-                _row([flag, _code(spec.name), _type(spec), _default(spec), _shapes(spec), _cell(spec.description)])
-            )
+            description = _cell(spec.description)
+            if spec.opposite_flag:
+                state = "on" if spec.default is True else "off"
+                description += f"; {_code(spec.opposite_flag)} switches it {state}"
+            row = [flag, _code(spec.name), _type(spec), _default(spec), _shapes(spec), _yes(spec.from_hub), description]
+            rows.append(_row(row))
             if spec.name == "prices":
                 rows.extend(_price_rows())
         parts.append(f"## {group}\n\n{about}\n\n" + "\n".join(rows) + "\n")

@@ -48,6 +48,11 @@ FLAGS = {
     "--decontaminate-column", "--decontaminate-ngram", "--feedback-scope", "--prompt-set", "--ablations", "--push",
     "--repo-id", "--private", "--dry-run", "-q", "--quiet",
 }  # fmt: skip
+# Every boolean field can be switched either way, so a flag always wins over a recipe file.
+OPPOSITE_FLAGS = {
+    "--no-azure", "--structured-outputs", "--no-batch", "--no-private", "--no-offline", "--seed-leakage-filter",
+    "--refusal-filter", "--length-filter",
+}  # fmt: skip
 
 
 def _generator() -> ModuleType:
@@ -106,8 +111,8 @@ def test_every_field_declares_its_concern_and_a_field_without_one_is_refused() -
 
 
 def test_the_build_flags_keep_their_spellings() -> None:
-    assert _flags() == FLAGS
-    assert _flags(estimate_mode=True) == FLAGS - {"--estimate"} | {"--references"}
+    assert _flags() == FLAGS | OPPOSITE_FLAGS
+    assert _flags(estimate_mode=True) == FLAGS - {"--estimate"} | {"--references"} | OPPOSITE_FLAGS
 
 
 def test_flags_become_typed_recipe_overrides_and_unset_flags_none() -> None:

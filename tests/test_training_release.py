@@ -120,9 +120,11 @@ def test_card_metadata_and_sections(split_release: Path) -> None:
     for section in ("## Uses", "## Out-of-scope uses", "## Limitations and biases", "## Reproduce"):
         assert section in text
     assert "SFTTrainer(" in text and "DPOTrainer(" in text
-    assert 'load_dataset("out/v0.1.0", "sft", split="train")' in text  # the path the build was given
-    assert 'load_dataset("out/v0.1.0", "preference", split="test")' in text
-    assert "python -m refed_hf.build --recipe out/v0.1.0/recipe.toml --output DIR" in text
+    # No local path: the repo id when known, else a placeholder the card explains.
+    assert 'load_dataset("ORG/NAME", "sft", revision="v0.1.0", split="train")' in text
+    assert 'load_dataset("ORG/NAME", "preference", revision="v0.1.0", split="test")' in text
+    assert "out/v0.1.0" not in text and "Replace `ORG/NAME`" in text
+    assert "python -m refed_hf.build --recipe hf://datasets/ORG/NAME@v0.1.0/recipe.toml --output DIR" in text
     # The record example and its reference's feedback row, as YAML whose lines stay short.
     blocks = text.split("```yaml\n")[1:]
     assert len(blocks) == 2
@@ -291,7 +293,11 @@ def test_recipe_round_trip_through_the_hub(
     (workdir / "rebuilt").mkdir()
     shutil.copy(workdir / "out" / "cache.sqlite", workdir / "rebuilt" / "cache.sqlite")
     paid = teacher_env.log.requests
-    code, out, err = build(capsys, "--recipe", reference, "--output", "rebuilt")
+    # The published recipe names a local seed by its file name: a fetched recipe never reads a local
+    # file on its own, the user passes their copy.
+    code, _, err = build(capsys, "--recipe", reference, "--output", "rebuilt")
+    assert code == 2 and "names a local seed 'seed.jsonl': pass your own copy with --seed PATH" in err, err
+    code, out, err = build(capsys, "--recipe", reference, "--seed", "seed.jsonl", "--output", "rebuilt")
     assert code == 0, err
     assert teacher_env.log.requests == paid
     assert _data_digest(workdir / "rebuilt" / "v1.0.0") == _data_digest(workdir / "out" / "v1.0.0")

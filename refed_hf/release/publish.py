@@ -9,17 +9,20 @@ Everything that can refuse the publication is checked before anything is uploade
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx  # the HTTP client huggingface_hub uses
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from huggingface_hub.hf_api import RepoFile
 
 from ..errors import CredentialError, ManifestError, PublishError
 from .manifest import Manifest, read
+from .writer import release_files
 
 DATA_PREFIX = "data/"
 
@@ -44,8 +47,22 @@ def _sha256(path: Path) -> str:
 
 
 def local_files(release: Path) -> dict[str, Path]:
-    """Every file of the release, by its path in the repo."""
-    return {p.relative_to(release).as_posix(): p for p in sorted(release.rglob("*")) if p.is_file()}
+    """The files the release wrote, by their path in the repo: what its manifest lists, never whatever
+    else is in the folder (a stray `.env`, a link to a key). Each must be a plain file inside it."""
+    manifest = read(release)
+    files = {}
+    for path in release_files(manifest):
+        local = release / path
+        try:
+            info = local.lstat()
+        except OSError:
+            raise PublishError(f"{local} is missing though the release lists it: rebuild the release") from None
+        # A linked folder (`assets` -> elsewhere) would take the upload outside the release.
+        inside = not any((release / folder).is_symlink() for folder in Path(path).parents if folder != Path("."))
+        if not stat.S_ISREG(info.st_mode) or not inside:
+            raise PublishError(f"{local} is not a plain file of the release (a link?): rebuild the release")
+        files[path] = local
+    return files
 
 
 def data_fingerprint(files: dict[str, Path]) -> dict[str, str]:
@@ -233,6 +250,26 @@ def publish(
     `render_card(history)` gives the README.md with the load lines pinned to the tag and the history
     of earlier releases; it replaces the local card too, so the local release equals the published one.
     """
+    try:
+        return _publish(release, version, repo_id, private, dry_run, render_card, say)
+    except (httpx.TransportError, OSError) as exc:
+        # The Hub unreachable (network down, HF_ENDPOINT wrong): one line; what was done is in the plan's
+        # order (commit, then tag), so the same command finishes it.
+        raise PublishError(
+            f"cannot reach the Hub to publish {repo_id} ({type(exc).__name__}): check the network or "
+            "HF_ENDPOINT, then rerun the same command"
+        ) from None
+
+
+def _publish(
+    release: Path,
+    version: str,
+    repo_id: str,
+    private: bool,
+    dry_run: bool,
+    render_card: Callable[[list[dict[str, Any]]], str],
+    say: Callable[[str], None],
+) -> PublishPlan:
     publisher = Publisher(repo_id, private, need_token=not dry_run)
     plan = publisher.plan(release, version)
     if plan.action == "commit-and-tag":

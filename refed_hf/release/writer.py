@@ -55,13 +55,34 @@ def data_file_patterns(splits: Sequence[str] = ("train",), subsets: Sequence[str
     return patterns
 
 
+# The files beside the data that a release writes (the card, its manifest, its published recipe).
+RELEASE_FILES = ("README.md", "manifest.json", "recipe.toml")
+
+
+def release_files(manifest: Manifest) -> list[str]:
+    """Every file the release wrote, by its path in the release: what its manifest lists (each
+    config's shards per split, the quality report's figures) and the card, manifest and recipe."""
+    paths = list(RELEASE_FILES)
+    for config, written in manifest.files.items():
+        folder = config_dir(config)
+        for split, sizes in written.splits.items():
+            paths += [_shard_name(folder, split, index, sizes.shards) for index in range(sizes.shards)]
+    if manifest.quality is not None:
+        paths += [figure.file for figure in manifest.quality.figures]
+    return sorted(paths)
+
+
+def _shard_name(folder: str, split: str, index: int, shards: int) -> str:
+    return f"{folder}/{split}-{index:05d}-of-{shards:05d}.parquet"
+
+
 def _write_parquet(table: datasets.Dataset, folder: Path, max_shard_bytes: int, split: str = "train") -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     num_bytes = table.data.nbytes
     shards = max(1, math.ceil(num_bytes / max_shard_bytes))
     for index in range(shards):
         shard = table.shard(num_shards=shards, index=index, contiguous=True)
-        shard.to_parquet(str(folder / f"{split}-{index:05d}-of-{shards:05d}.parquet"))
+        shard.to_parquet(str(folder.parent / _shard_name(folder.name, split, index, shards)))
     download_size = sum(path.stat().st_size for path in folder.glob(f"{split}-*.parquet"))
     return {"num_bytes": num_bytes, "download_size": download_size, "shards": shards}
 

@@ -17,7 +17,7 @@ from ..errors import RefedError
 from .cache import CachedAnswer
 from .estimates import CompletionEstimates, answer_kind, prompt_tokens
 from .prices import ModelPrices, Usage
-from .transport import Call, Transport
+from .transport import BAD_USAGE, Call, Transport
 
 
 class OverBudget(Exception):
@@ -75,8 +75,14 @@ class BudgetGuard:
             for waiter in waiting:
                 if not waiter.done():
                     waiter.set_result(None)
-        self.spent += self.prices.cost(
-            Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens), self.batch
+        # An answer whose usage could not be true reports none: it is charged at its estimate, so a
+        # teacher that under-reports never spends past the budget.
+        self.spent += (
+            estimate
+            if answer.finish_reason == BAD_USAGE
+            else self.prices.cost(
+                Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens), self.batch
+            )
         )
         return answer
 

@@ -28,7 +28,7 @@ from .estimates import answer_kind
 from .limiter import CallLimiter
 from .retries import failure_reason
 from .shared import Shared
-from .transport import Call, Transport
+from .transport import BAD_USAGE, Call, Transport
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -173,7 +173,8 @@ class Teacher:
                 stop.check()
                 try:
                     answer = await self._transport.send(Call(body, counts, key, stage, identity))
-                    self.shared.estimates.learn(answer_kind(body), answer.completion_tokens)
+                    if answer.finish_reason != BAD_USAGE:  # it reports no usage to learn from
+                        self.shared.estimates.learn(answer_kind(body), answer.completion_tokens)
                     self.cache.put(key, stage, identity, self.model, answer)
                 except Exception as exc:  # noqa: BLE001 - a failure costs this item only, unless it is fatal
                     stop.raise_if_fatal(exc, self.model)
@@ -184,7 +185,7 @@ class Teacher:
             counts.used_prompt_tokens += answer.prompt_tokens
             counts.used_completion_tokens += answer.completion_tokens
             counts.used_cached_tokens += answer.cached_tokens
-            if answer.finish_reason in ("content_filter", "refusal"):
+            if answer.finish_reason in ("content_filter", "refusal", BAD_USAGE):
                 counts.failures[answer.finish_reason] += 1
                 return Failed(answer.finish_reason)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
@@ -32,9 +33,24 @@ def client_factory(azure: bool, base_url: str | None, timeout: float, api_key: s
 
 
 def endpoint_name(azure: bool, base_url: str | None) -> str:
+    """The endpoint as messages name it: never with the `user:password@` a URL may carry."""
     if azure:
-        return azure_credentials().endpoint
-    return openai_credentials(base_url).base_url
+        return without_userinfo(azure_credentials().endpoint)
+    return without_userinfo(openai_credentials(base_url).base_url)
+
+
+def without_userinfo(url: str) -> str:
+    """`url` with any credentials before the host, and its query (which may hold a key), left out."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an endpoint URL that cannot be parsed)"
+    if not parts.scheme or not host:
+        return url.rsplit("@", 1)[-1]
+    host = f"[{host}]" if ":" in host else host
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 def preflight(factory: ClientFactory, where: str) -> None:

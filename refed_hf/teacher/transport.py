@@ -34,14 +34,27 @@ class Transport(Protocol):
         ...
 
 
+# More tokens than any model's context for one call: a count beyond it is not a bill, it is a bug or a lie.
+MAX_CALL_TOKENS = 10_000_000
+# The finish reason of an answer whose usage cannot be true: it is a failed item, never a record.
+BAD_USAGE = "bad_usage"
+
+
 def answer_of(completion: ChatCompletion) -> CachedAnswer:
-    """The part of a chat completion the cache keeps: text, finish reason and usage."""
+    """The part of a chat completion the cache keeps: text, finish reason and usage.
+
+    Usage that cannot be true (negative, absurdly large, more cached than prompt tokens) would turn
+    the budget and the card's cost into nonsense: such an answer is kept as a bad answer (finish reason
+    `bad_usage`, no tokens), which the teacher counts as a failure and the budget charges at its estimate."""
     choice = completion.choices[0]
     usage = completion.usage
     prompt_tokens = usage.prompt_tokens if usage else 0
     completion_tokens = usage.completion_tokens if usage else 0
     details = usage.prompt_tokens_details if usage else None
     cached_tokens = (details.cached_tokens or 0) if details else 0
+    counts = (prompt_tokens, completion_tokens, cached_tokens)
+    if any(not 0 <= n <= MAX_CALL_TOKENS for n in counts) or cached_tokens > prompt_tokens:
+        return CachedAnswer(choice.message.content or "", BAD_USAGE, 0, 0, 0)
     refusal = getattr(choice.message, "refusal", None)
     if refusal:
         return CachedAnswer(refusal, "refusal", prompt_tokens, completion_tokens, cached_tokens)

@@ -81,6 +81,7 @@ class TeacherFaults:
     judge_prefers_improved: float = (
         0.8  # share of judge calls that pick the improved response (the rest: tie or the other)
     )
+    negative_usage: bool = False  # report every answer's token counts as negative numbers
 
 
 @dataclass
@@ -400,6 +401,8 @@ class FakeTeacher:
         prompt_tokens = len(json.dumps(body["messages"])) // 4
         completion_tokens = len(content) // 4
         cached_tokens = self._cached_prefix(json.dumps(body["messages"]))
+        if f.negative_usage:
+            prompt_tokens, completion_tokens, cached_tokens = -prompt_tokens, -completion_tokens, -cached_tokens
         return Response.of_json(
             {
                 "id": f"chatcmpl-{digest[:12]}",
