@@ -167,7 +167,9 @@ def _every_reference(
             async with gate:
                 rlf = await stages.reference_feedback(teacher, prompt_set, opened.ref)
             tally.enter(stages.FEEDBACK)
-            if not isinstance(rlf, Failed):
+            if isinstance(rlf, Failed):
+                tally.fail(stages.FEEDBACK, rlf.reason)
+            else:
                 tally.leave(stages.FEEDBACK)
                 opened.rlf = rlf
             done[rank] = opened
