@@ -338,6 +338,7 @@ def _build(
                 teacher = built.teacher
                 synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops, screens)
                 if len(synthesis.records) == 0:
+                    built.check_budget()  # a budget that stopped every call says so, not "no record"
                     raise _no_records(teacher)
                 sample = _sample_feedback(synthesis, teacher, recipe, workdir) if recipe.ablations else None
                 records, judged = synthesis.records, None

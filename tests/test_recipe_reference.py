@@ -51,7 +51,7 @@ FLAGS = {
 # Every boolean field can be switched either way, so a flag always wins over a recipe file.
 OPPOSITE_FLAGS = {
     "--no-azure", "--structured-outputs", "--no-batch", "--no-private", "--no-offline", "--seed-leakage-filter",
-    "--refusal-filter", "--length-filter",
+    "--refusal-filter", "--length-filter", "--no-judge", "--no-ablations",
 }  # fmt: skip
 
 

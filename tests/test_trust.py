@@ -74,6 +74,22 @@ def test_a_fetched_recipe_naming_a_local_seed_needs_the_users_own_seed(
     assert recipe.seed == "seed.jsonl" and recipe.size == 4
 
 
+def test_a_fetched_recipe_naming_a_local_evaluation_set_needs_the_users_own(
+    trusting: FakeHub, teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    (workdir / "evals.jsonl").write_text('{"prompt": "Name three primes"}\n')
+    trusting.add_repo(HOSTILE, {"evals.toml": b'decontaminate = ["tatsu-lab/alpaca_eval", "~/.ssh/id_rsa"]\n'})
+    ref = f"hf://datasets/{HOSTILE}/evals.toml"
+
+    code, _, err = build(capsys, "--recipe", ref, "--seed", "seed.jsonl", "--output", "out")
+    line = _one_error_line(err)
+    assert code == 2 and "names a local evaluation set 'id_rsa': pass your own copies with --decontaminate" in line
+    assert teacher_env.log.requests == 0
+
+    recipe = load_recipe(ref, {"seed": "seed.jsonl", "decontaminate": ["evals.jsonl"]})
+    assert recipe.decontaminate == ["evals.jsonl"]
+
+
 def test_a_published_recipe_still_rebuilds_from_the_hub_and_flags_win_both_ways(
     trusting: FakeHub, workdir: Path
 ) -> None:
