@@ -367,9 +367,12 @@ def test_no_op_answers_are_reasked_counted_and_never_become_records(workdir: Pat
     improvements, instructions = m["stages"]["improvements"], m["stages"]["instructions"]
     assert improvements["failed"]["no_change"] > 0 and improvements["failed"]["empty_analysis"] > 0
     assert instructions["failed"]["duplicate_instruction"] > 0 and instructions["failed"]["repeats_reference"] > 0
-    # Each no-op improvement was asked three times (first ask and two re-asks) before it was counted.
+    # Each no-op improvement was asked three times (first ask and two re-asks) before it failed; the run's
+    # calls count every one, the release's stages only the items up to its last record.
     by_stage = m["teacher"]["this_run"]["by_stage"]["improvements"]
-    assert by_stage["reasks"] == 2 * (improvements["failed"]["no_change"] + improvements["failed"]["empty_analysis"])
+    no_ops = by_stage["failures"]["no_change"] + by_stage["failures"]["empty_analysis"]
+    assert by_stage["reasks"] == 2 * no_ops
+    assert improvements["failed"]["no_change"] + improvements["failed"]["empty_analysis"] <= no_ops
     assert "no_change" in out
 
 
