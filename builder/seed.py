@@ -95,45 +95,51 @@ def load_seed(
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SeedError(f"cannot load seed {source!r} (split {split!r}): {first_line}") from None
     report = SeedReport(source=provenance["name"], rows=len(raw), provenance=provenance)
-    shape = detect_shape(
-        raw.column_names,
-        raw.select(range(min(SHAPE_SAMPLE_ROWS, len(raw)))).to_list(),
-        columns or ColumnChoice(),
-        report.source,
-    )
-    report.shape = shape.name
+    try:
+        shape = detect_shape(
+            raw.column_names,
+            raw.select(range(min(SHAPE_SAMPLE_ROWS, len(raw)))).to_list(),
+            columns or ColumnChoice(),
+            report.source,
+        )
+        report.shape = shape.name
 
-    seen: set[str] = set()
-    kept: dict[str, list[Any]] = {name: [] for name in SEED_COLUMNS}
-    row_index = 0
-    for batch in raw.select_columns(list(shape.columns)).iter(batch_size=1000):
-        for values in zip(*(batch[c] for c in shape.columns)):
-            row, row_index = dict(zip(shape.columns, values)), row_index + 1
-            mapped = shape.map_row(row)
-            if isinstance(mapped, str):
-                report.dropped[mapped] += 1
-                continue
-            pair = Pair(mapped.system.strip(), mapped.instruction.strip(), mapped.response.strip())
-            if not pair.instruction or not pair.response:
-                report.dropped[EMPTY] += 1
-                continue
-            if max_reference_tokens is not None and estimated_tokens(pair) > max_reference_tokens:
-                report.dropped[TOO_LONG] += 1
-                continue
-            rid = reference_id(pair.instruction, pair.response, pair.system)
-            if rid in seen:
-                report.dropped[DUPLICATE] += 1
-                continue
-            seen.add(rid)
-            for name, value in (
-                ("reference_id", rid),
-                ("instruction", pair.instruction),
-                ("response", pair.response),
-                ("system", pair.system),
-                ("seed_split", split),
-                ("seed_row", row_index - 1),
-            ):
-                kept[name].append(value)
+        seen: set[str] = set()
+        kept: dict[str, list[Any]] = {name: [] for name in SEED_COLUMNS}
+        row_index = 0
+        for batch in raw.select_columns(list(shape.columns)).iter(batch_size=1000):
+            for values in zip(*(batch[c] for c in shape.columns)):
+                row, row_index = dict(zip(shape.columns, values)), row_index + 1
+                mapped = shape.map_row(row)
+                if isinstance(mapped, str):
+                    report.dropped[mapped] += 1
+                    continue
+                pair = Pair(mapped.system.strip(), mapped.instruction.strip(), mapped.response.strip())
+                if not pair.instruction or not pair.response:
+                    report.dropped[EMPTY] += 1
+                    continue
+                if max_reference_tokens is not None and estimated_tokens(pair) > max_reference_tokens:
+                    report.dropped[TOO_LONG] += 1
+                    continue
+                rid = reference_id(pair.instruction, pair.response, pair.system)
+                if rid in seen:
+                    report.dropped[DUPLICATE] += 1
+                    continue
+                seen.add(rid)
+                for name, value in (
+                    ("reference_id", rid),
+                    ("instruction", pair.instruction),
+                    ("response", pair.response),
+                    ("system", pair.system),
+                    ("seed_split", split),
+                    ("seed_row", row_index - 1),
+                ):
+                    kept[name].append(value)
+    except UnicodeDecodeError as exc:  # a text column holding bytes that are not UTF-8 (a Hub seed's files)
+        raise SeedError(
+            f"seed {report.source} holds text that is not UTF-8 ({exc.reason} at byte {exc.start}): "
+            "fix its encoding, or pass another --seed"
+        ) from None
     report.kept = len(kept["reference_id"])
     if report.kept == 0:
         raise SeedError(

@@ -20,6 +20,7 @@ import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
+from .arguments import Parser  # noqa: E402
 from .errors import RefedError  # noqa: E402
 from .recipe import FIELDS, load_recipe  # noqa: E402
 from .recipe_fields import GROUPS, FieldSpec, shown  # noqa: E402
@@ -90,7 +91,7 @@ def _add_recipe_flag(group: argparse._ArgumentGroup, spec: FieldSpec, flag: str)
 
 
 def _parser(prog: str = "python -m refed_hf.build", estimate_mode: bool = False) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=prog,
         description="Build a REFED release: reference-level feedback → new instructions → responses → improvements. "
         "Every recipe flag can also be given in the --recipe file, as its field name.",

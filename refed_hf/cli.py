@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import signals
+from .arguments import Parser
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ COMMANDS: dict[str, Command] = {
 
 def _parser() -> argparse.ArgumentParser:
     listing = "\n".join(f"  {name:<10} {command.summary}" for name, command in COMMANDS.items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="refed-hf",
         description="Build REFED (reference-level feedback enhanced data) and publish it, versioned, on the Hub.",
         epilog=f"commands:\n{listing}\n\n`refed-hf COMMAND --help` shows a command's flags.",

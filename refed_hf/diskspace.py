@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DiskSpaceError, DiskWriteError
+from .errors import CacheFileError, DiskSpaceError, DiskWriteError, RefedError
+from .teacher.cache import NewerCacheError
 from .teacher.estimates import CHARS_PER_TOKEN, COMPLETION_SHARE
 
 ANSWERS_WRITTEN_PER_RECORD = 2.2 + 4 + 2
@@ -55,9 +56,30 @@ def check_room(output: Path, records: int, max_tokens: int) -> None:
         )
 
 
-def cache_write_error(path: Path, exc: sqlite3.Error) -> DiskWriteError:
-    """The build-stopping error for an answer SQLite could not store."""
-    return DiskWriteError(f"cannot store answers in {path} ({exc}): {DISK_FIX}")
+# SQLite's result codes (`sqlite_errorname`, Python 3.11+) by what the user can do about them.
+_DISK_CODES = ("SQLITE_FULL", "SQLITE_IOERR")
+_READ_ONLY_CODES = ("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_CANTOPEN")
+_DAMAGED_CODES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_DAMAGED_WORDS = ("malformed", "not a database")
+
+
+def cache_write_error(path: Path, exc: sqlite3.Error) -> RefedError:
+    """The build-stopping error for a cache SQLite could not open, read or write, with the fix for its cause."""
+    code = getattr(exc, "sqlite_errorname", None) or ""
+    if isinstance(exc, NewerCacheError):
+        return CacheFileError(
+            f"{path} was made by a newer version of refed-hf ({exc}): upgrade refed-hf, or pass another --output"
+        )
+    if code.startswith(_DAMAGED_CODES) or any(word in str(exc) for word in _DAMAGED_WORDS):
+        return CacheFileError(
+            f"{path} is damaged or is not a refed-hf cache ({exc}): move it away and rerun (a new cache is "
+            "made; answers in the old file cannot be reused), or pass another --output"
+        )
+    if code.startswith(_READ_ONLY_CODES) or "readonly" in str(exc):
+        return DiskWriteError(f"cannot write {path} ({exc}): make it writable, or pass another --output")
+    if code.startswith(_DISK_CODES) or not code:
+        return DiskWriteError(f"cannot store answers in {path} ({exc}): {DISK_FIX}")
+    return DiskWriteError(f"cannot store answers in {path} ({exc}): move it away, or pass another --output")
 
 
 @contextmanager

@@ -57,6 +57,10 @@ class DiskWriteError(RefedError):
     exit_code = 1
 
 
+class CacheFileError(RefedError):
+    """OUTPUT/cache.sqlite cannot be used as it is (damaged, not a cache, or a newer tool's): nothing was paid for."""
+
+
 class NoRecordsError(RefedError):
     """Every item failed or was filtered out: nothing is written, an earlier release stays."""
 

@@ -28,11 +28,13 @@ from refed_hf.dataset_card.render import PLACEHOLDER_REPO
 from . import signals
 from .diskspace import check_room, disk_errors
 from .errors import (
+    CacheFileError,
     DiskWriteError,
     ManifestError,
     NoRecordsError,
     PublishError,
     RecipeError,
+    RefedError,
     SeedError,
     TeacherFatalError,
 )
@@ -444,6 +446,15 @@ def _build(
     return JobResult(path, read(path))
 
 
+def _stopped(exc: RefedError, teacher: Teacher) -> RefedError:
+    """The error that stopped the build, with what it kept: the answers this run committed to the cache
+    (an answer received but not stored, when the cache refused it, is not counted)."""
+    return type(exc)(
+        f"the build stopped: {exc} (no release was written; the {teacher.cache.stored} answers stored this "
+        "run are in the cache)"
+    )
+
+
 def _no_records(teacher: Teacher) -> NoRecordsError:
     failures = teacher.ledger.total().failures
     why = ", ".join(f"{reason} {n}" for reason, n in sorted(failures.items())) or "every item was filtered out"
@@ -459,12 +470,8 @@ def _sample_feedback(
     """The sample-level baseline over the kept records: after synthesis, so it sees exactly `sft`'s records."""
     try:
         return sample_feedback_pass(synthesis.records, teacher, prompt_set_named(recipe.prompt_set), workdir)
-    except (TeacherFatalError, DiskWriteError) as exc:
-        received = teacher.ledger.total().answers
-        raise type(exc)(
-            f"the build stopped: {exc} (no release was written; the {received} answers received "
-            f"this run are in the cache)"
-        ) from None
+    except (TeacherFatalError, DiskWriteError, CacheFileError) as exc:
+        raise _stopped(exc, teacher) from None
 
 
 def _synthesize_or_stop(
@@ -493,12 +500,8 @@ def _synthesize_or_stop(
             on_progress=progress,
             prompt_set=prompt_set_named(recipe.prompt_set),
         )
-    except (TeacherFatalError, DiskWriteError) as exc:
-        received = teacher.ledger.total().answers
-        raise type(exc)(
-            f"the build stopped: {exc} (no release was written; the {received} answers received "
-            f"this run are in the cache)"
-        ) from None
+    except (TeacherFatalError, DiskWriteError, CacheFileError) as exc:
+        raise _stopped(exc, teacher) from None
     finally:
         if progress is not None:
             progress.close()

@@ -9,13 +9,13 @@ Prints the numbers and writes the figures (PNG) to a folder, so two releases can
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from .arguments import Parser
 from .errors import ManifestError, RefedError
 from .release.manifest import Manifest, read
 
@@ -80,7 +80,7 @@ def report(release: str, out: str | None, changed_over: float) -> tuple[dict[str
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m refed_hf.report") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = Parser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("release", metavar="RELEASE_DIR", help="a release directory, or hf://datasets/ORG/NAME@vX.Y.Z")
     parser.add_argument("--out", metavar="DIR", help="folder for the figures (default ./refed-report-vX.Y.Z)")
     parser.add_argument(

@@ -212,7 +212,7 @@ def test_an_error_every_call_would_get_stops_the_build_at_once(case: str, workdi
         assert 1 <= fake.log.by_status[status] <= 4
         # Every answer received is in the cache, and the line says how many.
         stored = len(cached_answers(workdir / "out"))
-        assert stored == sum(fake.log.answered.values()) and f"the {stored} answers received" in line
+        assert stored == sum(fake.log.answered.values()) and f"the {stored} answers stored" in line
         assert not (workdir / "out" / "v0.1.0").exists() and _leftovers(workdir / "out") == []
 
         # Fixed (key, credit, model), the same command finishes and pays for nothing twice.

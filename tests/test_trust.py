@@ -360,3 +360,79 @@ def test_a_key_revoked_mid_run_prints_one_line_and_nothing_after(
     _, err = proc.communicate(timeout=180)
     line = _one_error_line(err)
     assert proc.returncode == 2 and "rejected the API key" in line, err
+
+
+def test_an_endpoint_url_that_cannot_be_parsed_is_one_line_without_its_credentials(
+    teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    write_lima_seed(workdir / "seed.jsonl", single=2)
+    for url in ("http://bob:hunter2@127.0.0.1:abc/v1", "http://bob:hunter2@[::1/v1", "ftp://127.0.0.1/v1"):
+        code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "2", "--output", "out", "--base-url", url)
+        line = _one_error_line(err)
+        assert code == 2 and "is not an http(s) URL with a host and a valid port: check --base-url" in line, err
+        assert "hunter2" not in err and "bob" not in err
+    assert teacher_env.log.requests == 0
+
+
+@pytest.mark.parametrize("flags", [["--size", "1e30"], ["--size", "4.5"], ["--no-such-flag"]])
+def test_a_flag_argparse_refuses_is_one_line_not_the_usage(flags: list[str], workdir: Path, capsys) -> None:
+    from refed_hf.build import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(flags)
+    err = capsys.readouterr().err
+    line = _one_error_line(err)
+    assert stopped.value.code == 2 and "(see python -m refed_hf.build --help)" in line and "usage:" not in err
+
+
+def test_a_seed_that_is_not_utf8_is_one_line_before_any_call(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
+    (workdir / "latin1.jsonl").write_bytes(b'{"conversations": ["caf\xe9?", "A caf\xe9."]}\n')
+    (workdir / "utf16.jsonl").write_bytes('{"conversations": ["a", "b"]}\n'.encode("utf-16"))
+    for seed, byte in (("latin1.jsonl", "byte 23 is 0xe9"), ("utf16.jsonl", "byte 0 is 0xff")):
+        code, _, err = build(capsys, "--seed", seed, "--size", "2", "--output", "out")
+        line = _one_error_line(err)
+        assert code == 2 and f"{seed} is not UTF-8 text ({byte}): save it as UTF-8" in line, err
+    assert teacher_env.log.requests == 0
+
+
+def _damage(cache: Path, how: str) -> None:
+    import sqlite3
+
+    if how == "not a database":
+        cache.write_bytes(bytes(range(256)) * 64)
+    elif how == "newer schema":
+        with sqlite3.connect(cache) as db:
+            db.execute("PRAGMA user_version=99")
+    else:  # pages garbled past the header: the file opens, its table cannot be read
+        data = bytearray(cache.read_bytes())
+        data[4096:] = bytes(len(data) - 4096)
+        data[4096:4200] = b"\xff" * 104
+        cache.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("not a database", "is damaged or is not a refed-hf cache"),
+        ("damaged pages", "is damaged or is not a refed-hf cache"),
+        ("newer schema", "was made by a newer version of refed-hf (cache schema 99"),
+    ],
+)
+def test_a_cache_file_this_version_cannot_use_stops_the_build_before_any_call(
+    how: str, says: str, teacher_env: FakeTeacher, workdir: Path, capsys
+) -> None:
+    write_lima_seed(workdir / "seed.jsonl", single=3)
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--output", "out", "--version", "0.1.0")
+    assert code == 0, err
+    cache = workdir / "out" / "cache.sqlite"
+    for extra in ("-wal", "-shm"):
+        Path(f"{cache}{extra}").unlink(missing_ok=True)
+    _damage(cache, how)
+    before = teacher_env.log.requests
+
+    code, _, err = build(capsys, "--seed", "seed.jsonl", "--size", "4", "--output", "out", "--version", "0.2.0")
+
+    line = _one_error_line(err)
+    assert code == 2 and says in line and "free space" not in line, err
+    assert teacher_env.log.requests == before
+    assert not (workdir / "out" / "v0.2.0").exists()

@@ -10,11 +10,11 @@ outside the release, so it is never published with it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
+from ..arguments import Parser
 from ..errors import RefedError, ReviewError
 from .page import page_data, render
 from .source import dropped_items, locate, read_manifest
@@ -52,7 +52,7 @@ def review(release: str, output: str | None, dropped: str | None = None) -> tupl
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m refed_hf.review") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").splitlines()[0])
+    parser = Parser(prog=prog, description=(__doc__ or "").splitlines()[0])
     parser.add_argument("release", metavar="RELEASE", help="a release directory, or hf://datasets/ORG/NAME@vX.Y.Z")
     parser.add_argument("--output", metavar="FILE", help="the page to write (default ./review-vX.Y.Z.html)")
     parser.add_argument(

@@ -17,8 +17,17 @@ from pathlib import Path
 from typing import Any
 
 # (the cache file, what SQLite raised) -> the build-stopping error to raise instead; given by the job,
-# which knows what the user can do about a full disk.
+# which knows what the user can do about a full disk, a damaged file or a newer tool's cache.
 WriteError = Callable[[Path, sqlite3.Error], Exception]
+
+
+class NewerCacheError(sqlite3.DatabaseError):
+    """The file was made by a newer version of this tool: its tables may not be what this one writes."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(f"cache schema {found}; this version reads up to {known}")
+        self.found, self.known = found, known
+
 
 _MIGRATIONS = [
     """
@@ -90,19 +99,32 @@ class ResponseCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
+            # A write now, before any call is paid for: a file that cannot take one (read-only,
+            # immutable, damaged) stops the build here, not after its first answer is lost.
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(f"PRAGMA user_version={len(_MIGRATIONS)}")
+            self._db.execute("SELECT count(*) FROM responses").fetchone()
+            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise write_error(self.path, exc) from None
+        self.stored = 0  # answers this run committed (not those found in the file)
 
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(_MIGRATIONS):
+            raise NewerCacheError(version, len(_MIGRATIONS))
         for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
             self._db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
 
     def get(self, key: str) -> CachedAnswer | None:
-        row = self._db.execute(
-            "SELECT content, finish_reason, prompt_tokens, completion_tokens, cached_tokens FROM responses WHERE key = ?",
-            (key,),
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT content, finish_reason, prompt_tokens, completion_tokens, cached_tokens FROM responses"
+                " WHERE key = ?",
+                (key,),
+            ).fetchone()
+        except sqlite3.Error as exc:  # a page damaged past the header shows only when it is read
+            raise self._write_error(self.path, exc) from None
         return CachedAnswer(*row) if row else None
 
     def put(self, key: str, stage: str, identity: str, model: str, answer: CachedAnswer) -> None:
@@ -111,6 +133,8 @@ class ResponseCache:
             self._insert(key, stage, identity, model, answer)
         except sqlite3.Error as exc:
             raise self._write_error(self.path, exc) from None
+        if not self._db.in_transaction:
+            self.stored += 1
 
     def _insert(self, key: str, stage: str, identity: str, model: str, answer: CachedAnswer) -> None:
         self._db.execute(
@@ -140,6 +164,7 @@ class ResponseCache:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        self.stored += len(answers)
 
     # The Batch API's records (see the `batches` migration).
 

@@ -19,6 +19,7 @@ def client_factory(azure: bool, base_url: str | None, timeout: float, api_key: s
     """
     if azure:
         azure_creds = azure_credentials()
+        check_url(azure_creds.endpoint, "AZURE_OPENAI_ENDPOINT")
         return lambda: openai.AsyncAzureOpenAI(
             api_key=azure_creds.api_key,
             azure_endpoint=azure_creds.endpoint,
@@ -29,7 +30,24 @@ def client_factory(azure: bool, base_url: str | None, timeout: float, api_key: s
     if api_key is not None and base_url is not None:  # a local server of our own: no credential needed
         return lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
     creds = openai_credentials(base_url)
+    check_url(creds.base_url, "--base-url (or OPENAI_BASE_URL)")
     return lambda: openai.AsyncOpenAI(api_key=creds.api_key, base_url=creds.base_url, max_retries=0, timeout=timeout)
+
+
+def check_url(url: str, where: str) -> None:
+    """EndpointError, before any client is built, for an endpoint that is not an http(s) URL with a host
+    and a numeric port; the message shows it without its credentials."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        valid = False
+    if not valid:
+        raise EndpointError(
+            f"the teacher endpoint {without_userinfo(url)} is not an http(s) URL with a host and a valid port: "
+            f"check {where}"
+        )
 
 
 def endpoint_name(azure: bool, base_url: str | None) -> str:
