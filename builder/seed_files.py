@@ -68,6 +68,4 @@ def check_utf8(path: Path, where: str) -> None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise SeedError(
-                f"{named} is not UTF-8 text (it ends inside a character): save it as UTF-8"
-            ) from None
+            raise SeedError(f"{named} is not UTF-8 text (it ends inside a character): save it as UTF-8") from None

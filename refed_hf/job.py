@@ -250,7 +250,7 @@ def clear_leftovers(output: Path) -> None:
     """Remove what a killed build left in `output` (work folders, half-written releases), and put back
     a release that was moved aside for its replacement when the replacement never took its place.
 
-    Only this tool's own temporary names are touched (`.work-vX.Y.Z`, `.vX.Y.Z.partial`, `.vX.Y.Z.old`
+    Only this tool's own temporary names are touched (`.work-vX.Y.Z`, `.work-estimate-vX.Y.Z`, `.vX.Y.Z.partial`, `.vX.Y.Z.old`
     with an exact version), never a pattern that could match a folder of the user's."""
     for entry in output.iterdir():
         kind = leftover_kind(entry.name)
@@ -270,7 +270,7 @@ def clear_leftovers(output: Path) -> None:
 
 _VERSION = r"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
 _LEFTOVERS = {
-    "work": re.compile(rf"\.work-v{_VERSION}", re.ASCII),
+    "work": re.compile(rf"\.work-(?:estimate-)?v{_VERSION}", re.ASCII),
     "partial": re.compile(rf"\.v{_VERSION}\.partial", re.ASCII),
     "old": re.compile(rf"\.v{_VERSION}\.old", re.ASCII),
 }

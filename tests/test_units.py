@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import httpx2
@@ -197,13 +198,18 @@ def test_batch_input_files_split_at_the_line_size_and_token_limits() -> None:
 
 def test_leftovers_are_cleared_and_a_release_moved_aside_comes_back(tmp_path: Path) -> None:
     from refed_hf.job import clear_leftovers
+    from tests.review_support import synthetic_release
 
-    for name in (".work-v0.2.0", ".work-estimate-v0.2.0", ".v0.2.0.partial", ".v0.1.0.old", ".v0.3.0.old"):
+    for name in (".work-v0.2.0", ".work-estimate-v0.2.0", ".v0.2.0.partial"):
         (tmp_path / name).mkdir()
-    (tmp_path / ".v0.1.0.old" / "manifest.json").write_text("{}")
+    made = synthetic_release(tmp_path / "made", 10)  # a release this tool wrote, moved aside twice
+    shutil.copytree(made, tmp_path / ".v0.1.0.old")
+    shutil.copytree(made, tmp_path / ".v0.3.0.old")
+    shutil.rmtree(tmp_path / "made")
     (tmp_path / "v0.3.0").mkdir()  # its replacement did take its place: the old copy goes
+    (tmp_path / ".v0.4.0.old").mkdir()  # named like a leftover but no release of this tool's: kept as it is
     clear_leftovers(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v0.1.0", "v0.3.0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".v0.4.0.old", "v0.1.0", "v0.3.0"]
     assert (tmp_path / "v0.1.0" / "manifest.json").is_file()
 
 

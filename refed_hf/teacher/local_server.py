@@ -50,9 +50,16 @@ def main() -> None:
     params.hostnames = ["127.0.0.1"]
     params.verbosity = -1
     server = xllamacpp.Server(params)
-    print(server.listening_address, flush=True)
+    if stop.is_set():  # SIGTERM (the build stopped, or died) came while the model loaded
+        os._exit(0)
+    try:
+        print(server.listening_address, flush=True)
+    except BrokenPipeError:  # the build died while the model loaded: nobody will ask
+        os._exit(0)
     stop.wait()
-    del server
+    # Not `del server`: joining llama.cpp's threads can hang once the build is gone, and this process
+    # keeps nothing worth a clean shutdown; exiting frees the port and the memory at once.
+    os._exit(0)
 
 
 if __name__ == "__main__":
