@@ -252,7 +252,7 @@ def publish(
     """
     try:
         return _publish(release, version, repo_id, private, dry_run, render_card, say)
-    except (httpx.TransportError, OSError) as exc:
+    except (httpx.TransportError, ConnectionError) as exc:
         # The Hub unreachable (network down, HF_ENDPOINT wrong): one line; what was done is in the plan's
         # order (commit, then tag), so the same command finishes it.
         raise PublishError(
