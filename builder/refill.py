@@ -205,8 +205,13 @@ class Refill:
             rate = self._success_rate()
             promised = self._succeeded + rate * (self._candidates_in_flight + len(self._pool))
             coming = (len(self.opened) - self._screened_upto) * self._yield_per_reference() * rate
-            missing = min(self.size + self._margin() - promised, 4 * self.max_candidates)
+            missing = self.size + self._margin() - promised
             if coming >= missing:
+                return  # the references opened already promise every record still missing
+            # Beyond a bounded look-ahead, a reference opens only to fill calls the teacher would
+            # otherwise leave idle (at the start, before any candidate exists); both keep memory flat.
+            idle = not self._pool and self._calls_in_flight() < self.teacher.limiter.max_concurrency
+            if coming >= min(missing, 4 * self.max_candidates) and not idle:
                 return
             row = self.ordered[self._next_reference]
             ref = Reference(row["reference_id"], row["instruction"], row["response"], row["system"])
@@ -220,6 +225,11 @@ class Refill:
                 self._references_in_flight -= 1
 
             self._spawn(opened.run(self.teacher, self.prompt_set, self._going_on), finished)
+
+    def _calls_in_flight(self) -> int:
+        # A candidate has one call at a time; a reference two (its feedback's two calls, then the
+        # instructions of its two features).
+        return self._candidates_in_flight + 2 * self._references_in_flight
 
     def _screen(self) -> None:
         """Screen the instructions of opened references, in the drawn order, as soon as each has them."""

@@ -283,6 +283,6 @@ def _main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    exit_code = main()
-    signals.ignore_while_exiting()
-    sys.exit(exit_code)
+    from .exiting import exit_with
+
+    exit_with(main())

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from . import signals
 from .arguments import Parser
+from .exiting import exit_with
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The console script."""
     signals.install()  # before the modes import datasets and openai: a Ctrl-C then is one line, not a traceback
-    exit_code = main()
-    signals.ignore_while_exiting()
-    sys.exit(exit_code)
+    exit_with(main())
 
 
 if __name__ == "__main__":

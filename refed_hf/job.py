@@ -59,7 +59,7 @@ from .release.manifest import (
 )
 from .release.provenance import endpoint_description, include_feedback_text, omit_seed_texts
 from .release.publish import PublishPlan, publish, tag_of
-from .release.report import add_to_release as add_quality_report
+from .release.report_loader import ReportLoader
 from .release.splits import held_out_references, split_by_reference, split_summary
 from .release.statistics import record_statistics
 from .release.subsets import subset_configs
@@ -338,6 +338,7 @@ def _build(
                     schema_transform=schema_transform,
                 )
                 teacher = built.teacher
+                report = ReportLoader().start()  # while the build waits on its teacher
                 synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops, screens)
                 if len(synthesis.records) == 0:
                     built.check_budget()  # a budget that stopped every call says so, not "no record"
@@ -436,7 +437,7 @@ def _build(
                         feedback_example=feedback_example,
                     ),
                     extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
-                    add_assets=add_quality_report,
+                    add_assets=report.add_to_release,
                 )
                 drops.finish()
         finally:

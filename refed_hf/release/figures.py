@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,17 @@ DPI = 100
 LABEL_LIMIT = 42
 # Beyond this many records a scatter is a blot: bin the points instead.
 SCATTER_LIMIT = 20_000
+
+
+def warm_up() -> None:
+    """Draw a small figure and throw it away: matplotlib's first figure loads its fonts and backend."""
+    fig, ax = plt.subplots(figsize=(2, 2), layout="constrained")
+    ax.hist([1.0, 2.0, 2.0, 3.0], bins=3)
+    ax.axvline(2.0, linestyle="--", label="median")
+    ax.legend(fontsize=8)
+    ax.set_title("warm-up")
+    fig.savefig(io.BytesIO(), dpi=DPI, format="png", metadata={"Software": None})
+    plt.close(fig)
 
 
 def _save(fig: Figure, path: Path) -> None:
