@@ -46,6 +46,8 @@ from .stages import Reference
 
 # How long calls in flight may take to be answered (and stored) once the build has its records.
 STOP_GRACE_S = 30.0
+# Items counted as successes before any is resolved, in the success rate the look-ahead plans with.
+PRIOR_WEIGHT = 4
 
 
 @dataclass
@@ -120,7 +122,10 @@ class Refill:
     # Estimates for how far to look ahead.
 
     def _success_rate(self) -> float:
-        return self._succeeded / self._resolved if self._resolved else 1.0
+        # Optimistic until shown otherwise, and not swung by the first few items: with a plain ratio,
+        # two early failures read as "nothing succeeds" and every reference the look-ahead allows was
+        # opened at once (on a slow local teacher, minutes of feedback calls no record needed).
+        return (self._succeeded + PRIOR_WEIGHT) / (self._resolved + PRIOR_WEIGHT)
 
     def _yield_per_reference(self) -> float:
         queued, screened = self._queued_per_reference

@@ -128,8 +128,17 @@ class Recipe(BaseModel):
     )
     output: str = option("./refed-release", "where releases are written", group="run", metavar="DIR")
     version: str = option("0.1.0", "release version X.Y.Z", group="card", shapes_data=True, from_hub=True)
+    # The embedded 135M demo model drifts into runs of digits at temperature 1 (each such answer runs to
+    # max_tokens and is asked again): offline, it samples closer to its most likely tokens.
     temperature: float = option(
-        1.0, "sampling temperature of every teacher call", group="sampling", shapes_data=True, from_hub=True, ge=0, le=2
+        1.0,
+        "sampling temperature of every teacher call",
+        group="sampling",
+        shapes_data=True,
+        from_hub=True,
+        offline=0.7,
+        ge=0,
+        le=2,
     )
     top_p: float = option(
         1.0,
@@ -137,6 +146,7 @@ class Recipe(BaseModel):
         group="sampling",
         shapes_data=True,
         from_hub=True,
+        offline=0.9,
         gt=0,
         le=1,
     )
@@ -146,7 +156,7 @@ class Recipe(BaseModel):
         group="sampling",
         shapes_data=True,
         from_hub=True,
-        offline=1536,
+        offline=1024,
         ge=16,
         le=MAX_TOKEN_COUNT,
     )

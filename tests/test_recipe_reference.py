@@ -154,9 +154,10 @@ def test_offline_defaults_come_from_the_fields_and_flags_still_win() -> None:
     assert (offline.seed, offline.size, offline.max_tokens, offline.teacher_model) == (
         "demo",
         8,
-        1536,
+        1024,
         "SmolLM2-135M-Instruct",
     )
+    assert (offline.temperature, offline.top_p, offline.prompt_set) == (0.7, 0.9, "concise")
     assert offline.concurrency == Recipe().local_parallel
     assert load_recipe(None, {"offline": True, "size": 3}).size == 3
     assert load_recipe(None, {}).seed == Recipe().seed == "GAIR/lima"

@@ -179,6 +179,11 @@ def test_capped_schemas_bound_every_string_and_list() -> None:
     capped = cap_schema(teacher_schema(Improvement))
     analysis = capped["properties"]["analysis"]["properties"]
     assert capped["properties"]["improved_response"]["maxLength"] == 900
+    # Asked first (the grammar follows this order), at least 120 characters; the same fields either way.
+    assert list(capped["properties"])[0] == capped["required"][0] == "improved_response"
+    assert capped["properties"]["improved_response"]["minLength"] == 120
+    assert sorted(capped["properties"]) == sorted(teacher_schema(Improvement)["properties"])
+    assert sorted(capped["required"]) == sorted(teacher_schema(Improvement)["required"])
     assert all(p["maxItems"] == 3 and p["items"]["maxLength"] == 120 for p in analysis.values())
     instructions = cap_schema(teacher_schema(GeneratedInstructions))["properties"]["instructions"]
     assert (instructions["minItems"], instructions["maxItems"]) == (10, 10)
