@@ -78,7 +78,11 @@ def _read_rows(source: str) -> tuple[datasets.Dataset, dict[str, Any]]:
             return read_hub(source, "main", None, split)
         except SeedError as exc:
             if "no split" not in str(exc):
-                raise SeedError(f"decontamination source {source}: {exc}".replace("--seed-split", "a split")) from None
+                # The seed reader's fixes name the seed's flags; here the source came from --decontaminate.
+                message = f"decontamination source {source}: {exc}"
+                message = message.replace("--seed-split", "a split").replace("check --seed", "check --decontaminate")
+                message = message.replace("seed path not found", "not found")
+                raise SeedError(message) from None
             last = exc
     raise SeedError(f"decontamination source {source} has none of the splits {', '.join(SPLITS)}: {last}")
 

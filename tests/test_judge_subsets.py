@@ -119,7 +119,10 @@ def test_decontamination_matches_long_runs_and_whole_short_prompts_after_normali
         (["--subsets", "judge:100"], "add --judge"),
         (["--rouge-l-threshold", "0"], "rouge_l_threshold"),
         (["--rouge-l-threshold", "1.5"], "rouge_l_threshold"),
-        (["--decontaminate", "missing/eval.jsonl"], "decontamination source"),
+        (
+            ["--decontaminate", "missing/eval.jsonl"],
+            "decontamination source missing/eval.jsonl: not found: missing/eval.jsonl (check --decontaminate)",
+        ),
     ],
 )
 def test_bad_selection_input_is_one_line_and_exit_2_before_any_call(
