@@ -76,6 +76,8 @@ def _kind(kinds: tuple[Any, ...]) -> str:
     for kind in kinds:
         if typing.get_origin(kind) is Literal:
             words.append(", ".join(_code(str(value)) for value in typing.get_args(kind)))
+        elif typing.get_origin(kind) is list:
+            words.append("list of " + _kind(typing.get_args(kind)) + " (a flag given more than once)")
         else:
             words.append(_TYPE_NAMES.get(kind, "table"))
     return " or ".join(words)
