@@ -202,7 +202,7 @@ def test_batch_input_files_split_at_the_line_size_and_token_limits() -> None:
 
 
 def test_leftovers_are_cleared_and_a_release_moved_aside_comes_back(tmp_path: Path) -> None:
-    from refed_hf.job import clear_leftovers
+    from refed_hf.output_folder import clear_leftovers
     from tests.review_support import synthetic_release
 
     for name in (".work-v0.2.0", ".work-estimate-v0.2.0", ".v0.2.0.partial"):
