@@ -52,6 +52,7 @@ from .release.manifest import (
     RefillPart,
     Splits,
     Statistics,
+    Subset,
     Timeouts,
     make_manifest,
     read,
@@ -68,7 +69,7 @@ from .settings import default_base_url
 from .teacher import ClientFactory, Teacher
 from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
-from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
+from .teacher_setup import RecipeTeacher, check_cost_options, make_teacher, open_cache, recipe_prices
 
 
 @dataclass
@@ -248,6 +249,29 @@ def filter_settings(recipe: Recipe) -> FilterSettings:
     )
 
 
+@dataclass
+class _Made:
+    """What the teacher made for a release: the records (judged, with --judge), the synthesis they came
+    from, the sample-level baseline (with --ablations) and the items into and out of each stage."""
+
+    synthesis: Synthesis
+    records: datasets.Dataset
+    sample: tuple[datasets.Dataset, SampleTally] | None
+    judged: JudgeResults | None
+    stage_items: dict[str, tuple[int, int]]
+
+
+@dataclass
+class _Tables:
+    """Every config of the release, split; what the manifest says of the splits, subsets and ablations."""
+
+    splits: dict[str, dict[str, datasets.Dataset]]
+    summary: dict[str, Any]
+    subsets: list[Subset]
+    ablations: dict[str, datasets.Dataset] | None
+    seed_rows: datasets.Dataset | None
+
+
 def _build(
     recipe: Recipe,
     factory: ClientFactory,
@@ -280,114 +304,161 @@ def _build(
                     quiet=not datasets.is_progress_bar_enabled(),
                     schema_transform=schema_transform,
                 )
-                teacher = built.teacher
                 report = ReportLoader().start()  # while the build waits on its teacher
-                synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops, screens)
-                if len(synthesis.records) == 0:
-                    built.check_budget()  # a budget that stopped every call says so, not "no record"
-                    raise _no_records(teacher)
-                sample = _sample_feedback(synthesis, teacher, recipe, workdir) if recipe.ablations else None
-                records, judged = synthesis.records, None
-                stage_items = synthesis.stage_items()
-                if sample is not None:
-                    stage_items.update(sample[1].stage_items())
-                if recipe.judge:
-                    judge_model = recipe.judge_model or recipe.teacher_model
-                    records, tally = judge_pass(records, teacher.for_model(judge_model), workdir)
-                    judged = judge_results(judge_model, records, tally)
-                    stage_items[JUDGE] = (tally.items_in, tally.items_out)
-                built.check_budget()
-                statistics = record_statistics(records)
+                made = _make(seed, recipe, built, workdir, drops, screens)
                 seed_facts = seed_report.as_dict()
                 seed_facts["feedback_text"] = include_feedback_text(recipe.feedback_text, seed_facts)
-                feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
-                # The training configs are the same records in TRL's shapes; then every config is split alike.
-                tables = {
-                    "default": records,
-                    "feedback": feedback,
-                    **training_configs(records, feedback, workdir),
-                }
-                if sample is not None:
-                    # The seed's own texts go in `sft-seed` only where `feedback` may republish them.
-                    seed_rows = seed if seed_facts["feedback_text"] else None
-                    ablations = ablation_configs(seed_rows, synthesis.records, sample[0], feedback, workdir)
-                    tables.update(ablations)
-                held_out = held_out_references(records["reference_id"], recipe.test_size, recipe.random_seed)
-                splits = split_by_reference(tables, held_out, workdir)
-                summary = split_summary(splits, held_out, recipe.test_size)
-                subset_tables, subsets = subset_configs(
-                    recipe.subset_specs(),
-                    splits["default"]["train"],
-                    splits["sft"]["train"],
-                    recipe.random_seed,
-                    recipe.rouge_l_threshold,
-                    recipe.language,
-                    workdir,
-                )
-                splits.update({config: {"train": table} for config, table in subset_tables.items()})
-                endpoint = endpoint_description(
-                    recipe.azure,
-                    None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
-                    recipe.teacher_model,
-                    recipe.local,
-                )
-                manifest = make_manifest(
-                    recipe,
-                    seed_facts,
-                    synthesis.outcome(),
-                    stage_items,
-                    teacher.ledger,
-                    statistics,
-                    started,
-                    offline_demo=recipe.offline and not recipe.teacher_gguf,
-                    endpoint=endpoint,
-                    batch=built.batch_stats(),
-                    stage_failed=synthesis.stage_failures(),
-                )
-                later = {
-                    "shortfall_reason": synthesis.shortfall_reason,
-                    "timeouts": Timeouts.model_validate(built.timeouts.report()),
-                    "splits": Splits.model_validate(summary["splits"]),
-                    "filters": Filters.model_validate(filter_counts(synthesis, screens)),
-                    "refill": RefillPart.model_validate(synthesis.refill_part()),
-                }
-                if judged is not None:
-                    later["judge"] = judged
-                if subsets:
-                    later["subsets"] = subsets
-                if "split_statistics" in summary:
-                    later["split_statistics"] = {
-                        split: Statistics.model_validate(stats) for split, stats in summary["split_statistics"].items()
-                    }
-                if sample is not None:
-                    later["ablations"] = Ablations.model_validate(
-                        ablations_part(ablations, len(synthesis.records), seed_rows is not None)
-                    )
-                manifest = manifest.model_copy(update=later)
-                example, feedback_example = examples_of(splits)
-                path = write_release(
-                    output,
-                    recipe.version,
-                    splits,
-                    manifest,
-                    lambda final: render_card(
-                        final,
-                        example,
-                        _patterns(final),
-                        # Never the local folder: the folder is safe to upload as it is, by any tool.
-                        load_path=recipe.repo_id or PLACEHOLDER_REPO,
-                        revision=tag_of(recipe.version),
-                        feedback_example=feedback_example,
-                    ),
-                    extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
-                    add_assets=report.add_to_release,
-                )
+                tables = _tables(made, seed, seed_facts, recipe, workdir)
+                manifest = _manifest(made, tables, recipe, seed_facts, built, started, screens)
+                path = _write(output, recipe, tables.splits, manifest, seed_facts, report)
                 drops.finish()
         finally:
             cache.close()
             remove_workdir()  # also after a failure or Ctrl-C: its files are never reused
     # The manifest as written, with the files it describes.
     return JobResult(path, read(path))
+
+
+def _make(
+    seed: datasets.Dataset,
+    recipe: Recipe,
+    built: RecipeTeacher,
+    workdir: Path,
+    drops: DropLog,
+    screens: Decontamination | None,
+) -> _Made:
+    """The records, then what is asked of the teacher about them (the sample-level baseline, the judge)."""
+    teacher = built.teacher
+    synthesis = _synthesize_or_stop(seed, teacher, recipe, workdir, drops, screens)
+    if len(synthesis.records) == 0:
+        built.check_budget()  # a budget that stopped every call says so, not "no record"
+        raise _no_records(teacher)
+    sample = _sample_feedback(synthesis, teacher, recipe, workdir) if recipe.ablations else None
+    records, judged = synthesis.records, None
+    stage_items = synthesis.stage_items()
+    if sample is not None:
+        stage_items.update(sample[1].stage_items())
+    if recipe.judge:
+        judge_model = recipe.judge_model or recipe.teacher_model
+        records, tally = judge_pass(records, teacher.for_model(judge_model), workdir)
+        judged = judge_results(judge_model, records, tally)
+        stage_items[JUDGE] = (tally.items_in, tally.items_out)
+    built.check_budget()
+    return _Made(synthesis, records, sample, judged, stage_items)
+
+
+def _tables(made: _Made, seed: datasets.Dataset, seed_facts: dict[str, Any], recipe: Recipe, workdir: Path) -> _Tables:
+    """Every config: the records, the feedback, the same records in TRL's shapes, the ablations; then
+    every config split alike, and the subset configs drawn from the train split."""
+    synthesis, records = made.synthesis, made.records
+    feedback = synthesis.feedback if seed_facts["feedback_text"] else omit_seed_texts(synthesis.feedback)
+    tables = {
+        "default": records,
+        "feedback": feedback,
+        **training_configs(records, feedback, workdir),
+    }
+    ablations, seed_rows = None, None
+    if made.sample is not None:
+        # The seed's own texts go in `sft-seed` only where `feedback` may republish them.
+        seed_rows = seed if seed_facts["feedback_text"] else None
+        ablations = ablation_configs(seed_rows, synthesis.records, made.sample[0], feedback, workdir)
+        tables.update(ablations)
+    held_out = held_out_references(records["reference_id"], recipe.test_size, recipe.random_seed)
+    splits = split_by_reference(tables, held_out, workdir)
+    summary = split_summary(splits, held_out, recipe.test_size)
+    subset_tables, subsets = subset_configs(
+        recipe.subset_specs(),
+        splits["default"]["train"],
+        splits["sft"]["train"],
+        recipe.random_seed,
+        recipe.rouge_l_threshold,
+        recipe.language,
+        workdir,
+    )
+    splits.update({config: {"train": table} for config, table in subset_tables.items()})
+    return _Tables(splits, summary, subsets, ablations, seed_rows)
+
+
+def _manifest(
+    made: _Made,
+    tables: _Tables,
+    recipe: Recipe,
+    seed_facts: dict[str, Any],
+    built: RecipeTeacher,
+    started: float,
+    screens: Decontamination | None,
+) -> Manifest:
+    """The manifest before the writer adds its files and the quality report."""
+    synthesis = made.synthesis
+    endpoint = endpoint_description(
+        recipe.azure,
+        None if recipe.azure or recipe.local else recipe.base_url or default_base_url(),
+        recipe.teacher_model,
+        recipe.local,
+    )
+    manifest = make_manifest(
+        recipe,
+        seed_facts,
+        synthesis.outcome(),
+        made.stage_items,
+        built.teacher.ledger,
+        record_statistics(made.records),
+        started,
+        offline_demo=recipe.offline and not recipe.teacher_gguf,
+        endpoint=endpoint,
+        batch=built.batch_stats(),
+        stage_failed=synthesis.stage_failures(),
+    )
+    summary = tables.summary
+    later: dict[str, Any] = {
+        "shortfall_reason": synthesis.shortfall_reason,
+        "timeouts": Timeouts.model_validate(built.timeouts.report()),
+        "splits": Splits.model_validate(summary["splits"]),
+        "filters": Filters.model_validate(filter_counts(synthesis, screens)),
+        "refill": RefillPart.model_validate(synthesis.refill_part()),
+    }
+    if made.judged is not None:
+        later["judge"] = made.judged
+    if tables.subsets:
+        later["subsets"] = tables.subsets
+    if "split_statistics" in summary:
+        later["split_statistics"] = {
+            split: Statistics.model_validate(stats) for split, stats in summary["split_statistics"].items()
+        }
+    if tables.ablations is not None:
+        later["ablations"] = Ablations.model_validate(
+            ablations_part(tables.ablations, len(synthesis.records), tables.seed_rows is not None)
+        )
+    return manifest.model_copy(update=later)
+
+
+def _write(
+    output: Path,
+    recipe: Recipe,
+    splits: dict[str, dict[str, datasets.Dataset]],
+    manifest: Manifest,
+    seed_facts: dict[str, Any],
+    report: ReportLoader,
+) -> Path:
+    """The release on disk: data, card, manifest, published recipe and quality report."""
+    example, feedback_example = examples_of(splits)
+    return write_release(
+        output,
+        recipe.version,
+        splits,
+        manifest,
+        lambda final: render_card(
+            final,
+            example,
+            _patterns(final),
+            # Never the local folder: the folder is safe to upload as it is, by any tool.
+            load_path=recipe.repo_id or PLACEHOLDER_REPO,
+            revision=tag_of(recipe.version),
+            feedback_example=feedback_example,
+        ),
+        extra_files={RECIPE_FILE: recipe_toml(recipe, seed_facts.get("sha"))},
+        add_assets=report.add_to_release,
+    )
 
 
 def _stopped(exc: RefedError, teacher: Teacher) -> RefedError:
