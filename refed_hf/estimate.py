@@ -31,8 +31,8 @@ from .prompt_sets import PromptSet, prompt_set_named
 from .recipe import Recipe
 from .teacher.accounting import Ledger
 from .teacher.endpoints import client_factory, endpoint_name, preflight
-from .teacher.prices import ModelPrices, Usage
-from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices
+from .teacher.prices import Pricing, Usage
+from .teacher_setup import check_cost_options, make_teacher, open_cache, recipe_prices, recipe_pricing
 
 
 def _usd(value: float) -> str:
@@ -66,11 +66,14 @@ class Projection:
     direct_seconds: float
     waves: int
 
-    def report(self, model: str, concurrency: int) -> str:
+    def report(
+        self, model: str, concurrency: int, fix: str = "give [prices] prompt and completion in the recipe"
+    ) -> str:
+        """`model` is the one whose price is missing when the cost is unknown, `fix` what to do about it."""
         calls = sum(self.calls.values())
         by_stage = ", ".join(f"{stage} {n}" for stage, n in self.calls.items())
         if self.direct_usd is None or self.batch_usd is None:
-            cost = f"unknown: no price for '{model}' in the price table (give [prices] prompt and completion in the recipe)"
+            cost = f"unknown: no price for '{model}' in the price table ({fix})"
         else:
             cost = f"{_usd(self.direct_usd)} direct, {_usd(self.batch_usd)} with --batch"
         return "\n".join(
@@ -98,13 +101,13 @@ def project(
     sample_seconds: float,
     concurrency: int,
     waves: int,
-    prices: ModelPrices | None,
+    pricing: Pricing,
     stages: tuple[str, ...] = STAGES,
 ) -> Projection:
     """Scale the sample's answers and tokens per stage to the whole build (see the module doc)."""
     used_references = math.ceil(size / RECORDS_PER_REFERENCE)
     calls: dict[str, int] = {}
-    prompt = cached = completion = 0.0
+    usages: dict[str, Usage] = {}
     # The judge and the sample-level baseline (--ablations), when asked for, are per-record stages too.
     for stage in stages:
         counts = ledger.stage(stage)
@@ -117,10 +120,12 @@ def project(
         calls[stage] = round(counts.used_answers * scale)
         # Feedback prompts are known for every reference: scale by their length, not their number.
         prompt_scale = all_feedback_chars / sample_feedback_chars if stage == FEEDBACK else scale
-        prompt += counts.used_prompt_tokens * prompt_scale
-        cached += counts.used_cached_tokens * scale
-        completion += counts.used_completion_tokens * scale
-    usage = Usage(round(prompt), round(cached), round(completion))
+        usages[stage] = Usage(
+            round(counts.used_prompt_tokens * prompt_scale),
+            round(counts.used_cached_tokens * scale),
+            round(counts.used_completion_tokens * scale),
+        )
+    usage = Usage(*(sum(getattr(u, name) for u in usages.values()) for name in Usage.__dataclass_fields__))
     total_calls = sum(calls.values())
     sample_calls = max(1, ledger.total().used_answers)
     # The sample is latency-bound (four chained stages); the build is bound by --concurrency calls
@@ -136,8 +141,8 @@ def project(
         usage.prompt_tokens,
         usage.cached_tokens,
         usage.completion_tokens,
-        prices.cost(usage) if prices else None,
-        prices.cost(usage, batch=True) if prices else None,
+        pricing.cost(usages),
+        pricing.cost(usages, batch=True),
         seconds,
         waves,
     )
@@ -213,7 +218,9 @@ def estimate(recipe: Recipe, references: int) -> str:
         seconds,
         recipe.concurrency,
         max(waves, len(STAGES) + (len(SAMPLE_STAGES) if recipe.ablations else 0)),
-        recipe_prices(recipe),
+        recipe_pricing(recipe),
         stages,
     )
-    return projection.report(recipe.teacher_model, recipe.concurrency)
+    if recipe_prices(recipe) is None or recipe.judge_model is None:
+        return projection.report(recipe.teacher_model, recipe.concurrency)
+    return projection.report(recipe.judge_model, recipe.concurrency, "pick a judge model the price table lists")

@@ -69,7 +69,7 @@ from .settings import default_base_url
 from .teacher import ClientFactory, Teacher
 from .teacher.endpoints import client_factory, endpoint_name, preflight
 from .teacher.local_teacher import LocalServer, bundled_model, cap_schema, check_gguf, check_runtime, local_teacher
-from .teacher_setup import RecipeTeacher, check_cost_options, make_teacher, open_cache, recipe_prices
+from .teacher_setup import RecipeTeacher, check_cost_options, make_teacher, open_cache, recipe_pricing
 
 
 @dataclass
@@ -499,7 +499,9 @@ def _synthesize_or_stop(
 ) -> Any:
     # --quiet turns datasets' bars off before the build starts; ours follows that choice, and theirs
     # are silenced during the build either way (they show the library's internals, not the build).
-    progress = ProgressLine(teacher, recipe_prices(recipe), recipe.size) if datasets.is_progress_bar_enabled() else None
+    progress = (
+        ProgressLine(teacher, recipe_pricing(recipe), recipe.size) if datasets.is_progress_bar_enabled() else None
+    )
     datasets.disable_progress_bars()
     try:
         return synthesize(

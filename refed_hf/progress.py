@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .builder.refill import RefillProgress
 from .teacher import Teacher
-from .teacher.prices import ModelPrices
+from .teacher.prices import Pricing
 
 
 class ProgressLine:
@@ -25,13 +25,13 @@ class ProgressLine:
     def __init__(
         self,
         teacher: Teacher,
-        prices: ModelPrices | None,
+        pricing: Pricing,
         wanted: int,
         stream: TextIO | None = None,
         plain_every: float = 5.0,
     ) -> None:
         self.teacher = teacher
-        self.prices = prices
+        self.pricing = pricing
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
         self.plain_every = plain_every
@@ -44,9 +44,8 @@ class ProgressLine:
         )
 
     def _cost(self) -> str:
-        if self.prices is None:
-            return "cost n/a"
-        return f"${self.prices.cost(self.teacher.ledger.total().usage()):.4f}"
+        cost = self.pricing.cost({stage: counts.usage() for stage, counts in self.teacher.ledger.stages.items()})
+        return "cost n/a" if cost is None else f"${cost:.4f}"
 
     def _facts(self, p: RefillProgress) -> str:
         total = self.teacher.ledger.total()

@@ -29,7 +29,7 @@ from .teacher.connection import Connection
 from .teacher.direct import DirectTransport
 from .teacher.estimates import CompletionEstimates
 from .teacher.limiter import CallLimiter
-from .teacher.prices import ModelPrices, prices_for
+from .teacher.prices import ModelPrices, Pricing, prices_for
 from .teacher.shared import Shared
 from .teacher.timeouts import TimeoutPolicy
 
@@ -39,9 +39,23 @@ CACHE_FILE = "cache.sqlite"
 BATCH_CONCURRENCY = 4096
 
 
+# The stage the judge's calls are counted in (`refed_hf.builder.judge.JUDGE`; named here because the
+# release, which prices calls, may not import the pipeline).
+JUDGE_STAGE = "judge"
+
+
 def recipe_prices(recipe: Recipe) -> ModelPrices | None:
     """The teacher model's prices: the table's, with the recipe's `[prices]` on top; None if unknown."""
     return prices_for(recipe.teacher_model, recipe.prices.model_dump(exclude_none=True))
+
+
+def recipe_pricing(recipe: Recipe) -> Pricing:
+    """The prices of every call of the build: the teacher's, and with a `--judge-model` of its own, the
+    judge's calls at that model's table prices (the recipe's `[prices]` are the teacher's)."""
+    judge_model = recipe.judge_model
+    if not recipe.judge or judge_model is None or judge_model == recipe.teacher_model:
+        return Pricing(recipe_prices(recipe))
+    return Pricing(recipe_prices(recipe), {JUDGE_STAGE: prices_for(judge_model)})
 
 
 def check_cost_options(recipe: Recipe) -> None:
@@ -54,6 +68,11 @@ def check_cost_options(recipe: Recipe) -> None:
         raise RecipeError(
             f"--max-budget needs the price of '{recipe.teacher_model}', which the price table lacks: give "
             f"[prices] prompt and completion (dollars per million tokens) in the recipe"
+        )
+    if recipe.max_budget is not None and not recipe_pricing(recipe).known:
+        raise RecipeError(
+            f"--max-budget needs the price of the judge model '{recipe.judge_model}', which the price table "
+            "lacks: pick a judge model the table prices, or drop --max-budget"
         )
 
 
@@ -114,9 +133,9 @@ def make_teacher(
             token_limit=recipe.batch_token_limit,
             say=None if quiet else _progress,
         )
-    prices = recipe_prices(recipe)
-    if recipe.max_budget is not None and prices is not None:
-        transport = budget = BudgetGuard(transport, prices, recipe.max_budget, recipe.batch, shared.estimates)
+    pricing = recipe_pricing(recipe)
+    if recipe.max_budget is not None and pricing.known:
+        transport = budget = BudgetGuard(transport, pricing, recipe.max_budget, recipe.batch, shared.estimates)
     teacher = Teacher(
         transport,
         shared,

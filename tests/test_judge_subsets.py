@@ -287,3 +287,29 @@ def test_adding_the_judge_and_subsets_to_a_finished_build_pays_only_for_the_judg
     m = manifest(workdir / "refed-release" / "v0.1.0")
     assert m["judge"]["judged"] == 40
     assert m["teacher"]["this_run"]["by_stage"]["judge"]["cache_hits"] == 80
+
+
+def test_a_judge_model_of_its_own_is_priced_at_its_own_rates(teacher_env: FakeTeacher, workdir: Path, capsys) -> None:
+    from refed_hf.teacher.prices import Usage, prices_for
+
+    seed = write_lima_seed(workdir / "seed.jsonl", 4)
+    code, _, err = build(capsys, "--seed", str(seed), "--size", "12", "--judge", "--judge-model", "gpt-4o")
+    assert code == 0, err
+    m = manifest(workdir / "refed-release" / "v0.1.0")
+    teacher, judge = prices_for("gpt-4o-mini"), prices_for("gpt-4o")
+    assert teacher is not None and judge is not None
+
+    def used(counts: dict) -> Usage:
+        return Usage(counts["used_prompt_tokens"], counts["used_cached_tokens"], counts["used_completion_tokens"])
+
+    by_stage = m["teacher"]["this_run"]["by_stage"]
+    assert by_stage["judge"]["answers"] > 0
+    expected = sum((judge if stage == "judge" else teacher).cost(used(counts)) for stage, counts in by_stage.items())
+    assert m["estimated_cost_usd"] == pytest.approx(expected, abs=1e-6)
+    # At the teacher's rates the judge's calls would cost far less: the difference is the point.
+    assert m["estimated_cost_usd"] > sum(teacher.cost(used(c)) for c in by_stage.values()) * 1.5
+
+    code, _, err = build(
+        capsys, "--seed", str(seed), "--size", "12", "--judge", "--judge-model", "my-own-judge", "--max-budget", "1"
+    )
+    assert code == 2 and "needs the price of the judge model 'my-own-judge'" in err

@@ -20,7 +20,7 @@ from refed_hf.teacher.budget import BudgetGuard, OverBudget
 from refed_hf.teacher.cache import CachedAnswer
 from refed_hf.teacher.estimates import CHARS_PER_TOKEN, CompletionEstimates, prompt_tokens
 from refed_hf.teacher.limiter import CallLimiter
-from refed_hf.teacher.prices import ModelPrices, Usage, prices_for
+from refed_hf.teacher.prices import ModelPrices, Pricing, Usage, prices_for
 from refed_hf.teacher.retries import Backoff, retryable, server_delay
 from refed_hf.teacher.transport import Call
 
@@ -251,7 +251,7 @@ def test_budget_guard_passes_calls_to_the_transport_it_wraps_until_the_next_woul
     estimate = prompt_tokens(body)  # dollars, at a dollar a prompt token; no completion expected
     inner = Answering()
     guard = BudgetGuard(
-        inner, ModelPrices(1e6, 1e6, 1e6, 1e6, 1e6, 1e6), 20 + estimate - 1, False, CompletionEstimates(0)
+        inner, Pricing(ModelPrices(1e6, 1e6, 1e6, 1e6, 1e6, 1e6)), 20 + estimate - 1, False, CompletionEstimates(0)
     )
 
     async def calls() -> list[str]:
@@ -267,3 +267,13 @@ def test_budget_guard_passes_calls_to_the_transport_it_wraps_until_the_next_woul
     # Spent 0 then 10: the first two fit; with 20 spent the third's estimate passes the budget.
     assert asyncio.run(calls()) == ["sent", "sent", "refused"]
     assert inner.sent == ["a", "b"] and guard.spent == 20 and guard.tripped
+
+
+def test_each_stage_is_priced_at_its_own_models_rates() -> None:
+    mini, large = prices_for("gpt-4o-mini"), prices_for("gpt-4o")
+    assert mini is not None and large is not None
+    pricing = Pricing(mini, {"judge": large})
+    usage = Usage(1_000_000, 0, 1_000_000)
+    assert pricing.cost({"responses": usage}) == pytest.approx(0.15 + 0.60)
+    assert pricing.cost({"responses": usage, "judge": usage}) == pytest.approx(0.75 + 2.50 + 10.00)
+    assert Pricing(mini, {"judge": None}).cost({"judge": usage}) is None and not Pricing(mini, {"judge": None}).known

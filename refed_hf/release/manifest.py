@@ -37,7 +37,7 @@ from ..prompt_sets import describe, prompt_set_named
 from ..recipe import Recipe
 from ..teacher.accounting import Ledger
 from ..teacher.prices import PRICES_CHECKED, Usage
-from ..teacher_setup import recipe_prices
+from ..teacher_setup import recipe_prices, recipe_pricing
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -412,10 +412,17 @@ def make_manifest(
     total = ledger.total()
     failed = {stage: dict(ledger.stage(stage).failures) for stage in stage_items} | dict(stage_failed or {})
     prices = recipe_prices(recipe)
+    pricing = recipe_pricing(recipe)
+    stages = ledger.stages.items()
 
-    def usd(usage: Usage, at_batch_rates: bool = recipe.batch) -> float | None:
-        # None, not a guess, when the model's prices are unknown.
-        return None if prices is None else round(prices.cost(usage, at_batch_rates), 6)
+    def usd(usages: dict[str, Usage], at_batch_rates: bool = recipe.batch) -> float | None:
+        # Each stage at its model's rates (the judge's may be another model's); None, not a guess,
+        # when a model's prices are unknown.
+        cost = pricing.cost(usages, at_batch_rates)
+        return None if cost is None else round(cost, 6)
+
+    used = {stage: counts.used_usage() for stage, counts in stages}
+    paid = {stage: counts.usage() for stage, counts in stages}
 
     return Manifest(
         schema_version=SCHEMA_VERSION,
@@ -448,14 +455,14 @@ def make_manifest(
                 cached_tokens=total.used_cached_tokens,
             ),
         ),
-        estimated_cost_usd=usd(total.used_usage()),
-        this_run_cost_usd=usd(total.usage()),
+        estimated_cost_usd=usd(used),
+        this_run_cost_usd=usd(paid),
         cost=Cost(
             priced_at="batch" if recipe.batch else "direct",
             prices_per_million_usd=prices.as_dict() if prices else None,
             prices_checked=PRICES_CHECKED,
-            release_direct_usd=usd(total.used_usage(), False),
-            release_batch_usd=usd(total.used_usage(), True),
+            release_direct_usd=usd(used, False),
+            release_batch_usd=usd(used, True),
         ),
         cached_share=round(total.used_cached_tokens / total.used_prompt_tokens, 4) if total.used_prompt_tokens else 0.0,
         batch_api=None if batch is None else BatchApi.model_validate(batch),

@@ -11,12 +11,11 @@ budget continues from the cache.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from ..errors import RefedError
 from .cache import CachedAnswer
 from .estimates import CompletionEstimates, answer_kind, prompt_tokens
-from .prices import ModelPrices, Usage
+from .prices import ModelPrices, Pricing, Usage
 from .transport import BAD_USAGE, Call, Transport
 
 
@@ -34,10 +33,10 @@ class BudgetGuard:
     """A `Transport` that passes calls to `inner` while the budget allows."""
 
     def __init__(
-        self, inner: Transport, prices: ModelPrices, budget: float, batch: bool, completions: CompletionEstimates
+        self, inner: Transport, pricing: Pricing, budget: float, batch: bool, completions: CompletionEstimates
     ) -> None:
         self.inner = inner
-        self.prices = prices
+        self.pricing = pricing  # each call at its stage's model's rates (the judge's may differ)
         self.budget = budget
         self.batch = batch
         self.spent = 0.0  # what the answers received in this run cost
@@ -50,12 +49,17 @@ class BudgetGuard:
     def tripped(self) -> bool:
         return self.refused > 0
 
-    def _estimate(self, body: dict[str, Any]) -> float:
-        usage = Usage(prompt_tokens(body), 0, self._completions.expected(answer_kind(body)))
-        return self.prices.cost(usage, self.batch)
+    def _prices(self, stage: str) -> ModelPrices:
+        prices = self.pricing.of(stage) or self.pricing.default
+        assert prices is not None  # the job refuses --max-budget without known prices
+        return prices
+
+    def _estimate(self, call: Call) -> float:
+        usage = Usage(prompt_tokens(call.body), 0, self._completions.expected(answer_kind(call.body)))
+        return self._prices(call.stage).cost(usage, self.batch)
 
     async def send(self, call: Call) -> CachedAnswer:
-        estimate = self._estimate(call.body)
+        estimate = self._estimate(call)
         while True:
             if self.tripped or self.spent + estimate > self.budget:
                 self.refused += 1
@@ -80,7 +84,7 @@ class BudgetGuard:
         self.spent += (
             estimate
             if answer.finish_reason == BAD_USAGE
-            else self.prices.cost(
+            else self._prices(call.stage).cost(
                 Usage(answer.prompt_tokens, answer.cached_tokens, answer.completion_tokens), self.batch
             )
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 PRICES_CHECKED = "2026-11-27"
 
@@ -50,6 +50,32 @@ class ModelPrices:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """The prices of a build's calls by stage: the teacher's, and another model's for the stages it
+    answers (the judge with `--judge-model`), so each call is charged at its own model's rates."""
+
+    default: ModelPrices | None
+    by_stage: Mapping[str, ModelPrices | None] = field(default_factory=dict)
+
+    def of(self, stage: str) -> ModelPrices | None:
+        return self.by_stage.get(stage, self.default)
+
+    @property
+    def known(self) -> bool:
+        return self.default is not None and all(prices is not None for prices in self.by_stage.values())
+
+    def cost(self, usages: Mapping[str, Usage], batch: bool = False) -> float | None:
+        """US dollars for each stage's usage at its model's rates; None when a stage's model has no price."""
+        total = 0.0
+        for stage, usage in usages.items():
+            prices = self.of(stage)
+            if prices is None:
+                return None
+            total += prices.cost(usage, batch)
+        return total
 
 
 def _list_price(prompt: float, cached: float, completion: float) -> ModelPrices:
