@@ -277,3 +277,4 @@ def test_each_stage_is_priced_at_its_own_models_rates() -> None:
     assert pricing.cost({"responses": usage}) == pytest.approx(0.15 + 0.60)
     assert pricing.cost({"responses": usage, "judge": usage}) == pytest.approx(0.75 + 2.50 + 10.00)
     assert Pricing(mini, {"judge": None}).cost({"judge": usage}) is None and not Pricing(mini, {"judge": None}).known
+    assert Pricing(None).cost({}) is None and Pricing(mini, {"judge": None}).cost({"responses": usage}) is not None

@@ -69,6 +69,8 @@ class Pricing:
 
     def cost(self, usages: Mapping[str, Usage], batch: bool = False) -> float | None:
         """US dollars for each stage's usage at its model's rates; None when a stage's model has no price."""
+        if self.default is None:
+            return None
         total = 0.0
         for stage, usage in usages.items():
             prices = self.of(stage)
