@@ -18,7 +18,10 @@ class ReportLoader:
     waits for that thread, so the figures are never drawn from two threads at once."""
 
     def __init__(self) -> None:
-        self._thread = threading.Thread(target=self._load, name="refed-report-warm-up", daemon=True)
+        # Not a daemon: the interpreter waits for it (a second at most) before it exits. A daemon thread
+        # still inside matplotlib's C++ code at exit (a build interrupted in its first second) is
+        # ended by pthread_exit, which C++ turns into `terminate called` and SIGABRT.
+        self._thread = threading.Thread(target=self._load, name="refed-report-warm-up", daemon=False)
 
     def start(self) -> ReportLoader:
         self._thread.start()
