@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,9 @@ from refed_hf.features import JUDGE_COLUMN, JUDGED_RECORD_FEATURES
 from refed_hf.schemas import JudgeVerdict
 from refed_hf.teacher import Failed, Teacher
 
+from .record_pass import RecordStage, run_record_pass
+
 JUDGE = "judge"
-RecordStage = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
-RECORDS_PER_BATCH = 8
 # What the judge's A / B means in each order.
 _ORIGINAL_FIRST = {"A": "original", "B": "improved", "tie": "tie"}
 _IMPROVED_FIRST = {"A": "improved", "B": "original", "tie": "tie"}
@@ -97,38 +96,6 @@ def judge_stage(teacher: Teacher, tally: JudgeTally) -> RecordStage:
         return {**record, JUDGE_COLUMN: verdict}
 
     return one
-
-
-def run_record_pass(
-    records: datasets.Dataset,
-    stage: RecordStage,
-    features: datasets.Features,
-    teacher: Teacher,
-    workdir: Path,
-    name: str,
-) -> datasets.Dataset:
-    """`stage` applied to every row of `records`, in order; the rows it returns, typed by `features`."""
-
-    async def run(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-        made = [row for row in await asyncio.gather(*(stage(row) for row in rows)) if row is not None]
-        return {column: [row[column] for row in made] for column in features}
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        return records.map(
-            run,
-            batched=True,
-            batch_size=RECORDS_PER_BATCH,
-            remove_columns=records.column_names,
-            features=features,
-            cache_file_name=str(workdir / f"{name}.arrow"),
-            load_from_cache_file=False,
-            new_fingerprint=f"refed-pass-{name}",
-            desc=f"Pass {name}",
-        )
-    finally:
-        teacher.close_connections()
 
 
 def judge_pass(records: datasets.Dataset, teacher: Teacher, workdir: Path) -> tuple[datasets.Dataset, JudgeTally]:

@@ -1,6 +1,6 @@
 """Running one async stage over every kept record, after the build, with `Dataset.map`.
 
-A pass (the sample-level feedback baseline; a judge later) is a coroutine from one record to one
+A pass (the sample-level feedback baseline, the judge) is a coroutine from one record to one
 output row, or to `None` when its calls failed: that record is left out of the pass's table and the
 rest go on, as a failed item costs that item only. The rows stay in Arrow files under the workdir,
 in the records' order, and every call goes through `Teacher.ask` (cached, counted per stage).
@@ -29,7 +29,7 @@ def run_record_pass(
     workdir: Path,
     name: str,
 ) -> datasets.Dataset:
-    """`stage` applied to every row of `records`; the rows it returns, typed by `features`."""
+    """`stage` applied to every row of `records`, in order; the rows it returns, typed by `features`."""
 
     async def run(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         rows = [dict(zip(batch, values)) for values in zip(*batch.values())]

@@ -11,9 +11,9 @@ Change a template, bump the version: the hash then names the new wording.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
+
+from .prompts import texts_hash
 
 PAPER_SET_VERSION = "1"
 
@@ -172,4 +172,4 @@ def paper_set_hash(shared: dict[str, Any]) -> str:
         "improvement": IMPROVEMENT_PROMPT,
         **shared,
     }
-    return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]
+    return texts_hash(texts)

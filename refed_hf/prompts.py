@@ -193,4 +193,9 @@ def prompt_set_hash() -> str:
         "judge": JUDGE_PROMPT,
         "system_turn": SYSTEM_TURN_PROMPT,
     }
+    return texts_hash(texts)
+
+
+def texts_hash(texts: dict[str, Any]) -> str:
+    """The short hash a prompt set is named by: of its texts, canonically serialised."""
     return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()[:16]

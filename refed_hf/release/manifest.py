@@ -37,7 +37,7 @@ from ..prompt_sets import describe, prompt_set_named
 from ..recipe import Recipe
 from ..teacher.accounting import Ledger
 from ..teacher.prices import PRICES_CHECKED, Usage
-from ..teacher_setup import recipe_prices, recipe_pricing
+from ..teacher_setup import recipe_pricing
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -411,8 +411,8 @@ def make_manifest(
     it leaves out takes the ledger's count (its calls were all needed)."""
     total = ledger.total()
     failed = {stage: dict(ledger.stage(stage).failures) for stage in stage_items} | dict(stage_failed or {})
-    prices = recipe_prices(recipe)
     pricing = recipe_pricing(recipe)
+    prices = pricing.default  # the teacher's, which the manifest lists
     stages = ledger.stages.items()
 
     def usd(usages: dict[str, Usage], at_batch_rates: bool = recipe.batch) -> float | None:

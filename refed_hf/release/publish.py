@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,19 @@ def _short(exc: HfHubHTTPError) -> str:
     return f"HTTP {status}: {str(exc).splitlines()[0][:200]}"
 
 
+@contextmanager
+def _reaching_hub(repo_id: str) -> Iterator[None]:
+    """The Hub unreachable (network down, HF_ENDPOINT wrong) as one line; what was done is in the plan's
+    order (commit, then tag), so the same command finishes it."""
+    try:
+        yield
+    except (httpx.TransportError, ConnectionError) as exc:
+        raise PublishError(
+            f"cannot reach the Hub to publish {repo_id} ({type(exc).__name__}): check the network or "
+            "HF_ENDPOINT, then rerun the same command"
+        ) from None
+
+
 def publish(
     release: Path,
     version: str,
@@ -250,39 +264,20 @@ def publish(
     `render_card(history)` gives the README.md with the load lines pinned to the tag and the history
     of earlier releases; it replaces the local card too, so the local release equals the published one.
     """
-    try:
-        return _publish(release, version, repo_id, private, dry_run, render_card, say)
-    except (httpx.TransportError, ConnectionError) as exc:
-        # The Hub unreachable (network down, HF_ENDPOINT wrong): one line; what was done is in the plan's
-        # order (commit, then tag), so the same command finishes it.
-        raise PublishError(
-            f"cannot reach the Hub to publish {repo_id} ({type(exc).__name__}): check the network or "
-            "HF_ENDPOINT, then rerun the same command"
-        ) from None
-
-
-def _publish(
-    release: Path,
-    version: str,
-    repo_id: str,
-    private: bool,
-    dry_run: bool,
-    render_card: Callable[[list[dict[str, Any]]], str],
-    say: Callable[[str], None],
-) -> PublishPlan:
-    publisher = Publisher(repo_id, private, need_token=not dry_run)
-    plan = publisher.plan(release, version)
-    if plan.action == "commit-and-tag":
-        (release / "README.md").write_text(render_card(plan.history), encoding="utf-8")
-    if dry_run:
-        say("dry run: nothing is changed on the Hub\n" + plan.describe())
+    with _reaching_hub(repo_id):
+        publisher = Publisher(repo_id, private, need_token=not dry_run)
+        plan = publisher.plan(release, version)
+        if plan.action == "commit-and-tag":
+            (release / "README.md").write_text(render_card(plan.history), encoding="utf-8")
+        if dry_run:
+            say("dry run: nothing is changed on the Hub\n" + plan.describe())
+            return plan
+        if plan.action == "nothing":
+            say(f"nothing to publish: {plan.reason}")
+            return plan
+        oid = publisher.execute(plan, release, message=f"REFED release {plan.tag}")
+        say(
+            f"published {repo_id} {plan.tag} (commit {oid[:12]}): load it with "
+            f"load_dataset({repo_id!r}, revision={plan.tag!r})"
+        )
         return plan
-    if plan.action == "nothing":
-        say(f"nothing to publish: {plan.reason}")
-        return plan
-    oid = publisher.execute(plan, release, message=f"REFED release {plan.tag}")
-    say(
-        f"published {repo_id} {plan.tag} (commit {oid[:12]}): load it with "
-        f"load_dataset({repo_id!r}, revision={plan.tag!r})"
-    )
-    return plan

@@ -37,8 +37,7 @@ class ReportLoader:
             return
 
     def add_to_release(self, staging: Path, manifest: Manifest) -> Manifest:
-        if self._thread.is_alive():
-            self._thread.join()
+        self._thread.join()
         from .report import add_to_release  # noqa: PLC0415
 
         return add_to_release(staging, manifest)
